@@ -1,0 +1,264 @@
+"""Turn what came back from the sandbox into findings: decide whether each graded function
+could be run at all, merge the reference module's per-probe observations, point each wrong
+step at the notebook line that produced it, and attach the rubric's points and messages.
+
+Nothing here is specific to dropout: the assignment module supplies the maths.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import string
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.extract import Extraction, GradedFunction
+from grader.observations import NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint
+from grader.results import Finding
+from grader.rubric import LoadedRubric
+from grader.sandbox.protocol import ProtocolError, unpack
+from grader.sandbox.runner import ChildRun
+
+NOT_ASSESSED = "not_assessed"
+
+
+@dataclass
+class RoleRun:
+    """Everything known about one graded function of one submission after the sandbox ran."""
+    role: str
+    function: GradedFunction | None
+    calls: list[CallRecord]
+    load_failures: list[dict]
+    numpy_compat: list[str]
+    outcome: Observation  # the `<role>.function` step
+
+
+def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: LoadedRubric,
+               extraction: Extraction) -> RoleRun:
+    """Check the child's message and judge whether the function ran; never trusts its content
+    beyond numeric arrays and plain JSON."""
+    step = f"{role}.function"
+    facts = {"function": function.name, "arguments": rubric.assignment.ARGUMENTS[role]}
+    limits = rubric.spec.limits
+    empty = RoleRun(role, function, [], [], [], Observation(step, OK))
+    if run.timed_out or run.signal in (signal.SIGXCPU, signal.SIGKILL):
+        limit = (f"{limits.wall_seconds:g} s" if run.timed_out else f"{limits.cpu_seconds} s of CPU time")
+        empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit),
+                                    role=role)
+        return empty
+    if run.exit_code == 3:
+        empty.outcome = Observation(step, WRONG, "memory", dict(facts, limit=f"{limits.memory_mb} MB"), role=role)
+        return empty
+    if run.result_too_large:
+        empty.outcome = Observation(step, WRONG, "bad_return", dict(
+            facts, detail=f"more than {limits.result_mb} MB of data",
+            expected=rubric.assignment.RETURNS[role]), role=role)
+        return empty
+    try:
+        header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)
+        calls = [_call_record(c, arrays) for c in header["calls"]]
+        load_failures = list(header.get("load_failures", []))
+        compat = [str(a) for a in header.get("numpy_compat", [])][:10]
+    except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        how = (f"killed by signal {signal.Signals(run.signal).name}" if run.signal
+               else f"exited with code {run.exit_code}")
+        detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
+        empty.outcome = Observation(step, WRONG, "error", dict(
+            facts, error=f"no result: {detail} ({how}); does the code exit, crash or write to "
+                         "file descriptors it does not own?", probe="-", keep_prob="-"), role=role)
+        return empty
+    role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK, role=role))
+    role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
+    return role_run
+
+
+def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
+    number_prefix = None
+    values: dict[str, np.ndarray] = {}
+    structure = data.get("return") or {}
+
+    def collect(node):
+        nonlocal number_prefix
+        if not isinstance(node, dict):
+            return
+        path = node.get("path")
+        if isinstance(path, str) and path in arrays:
+            prefix, _, rest = path.partition(".")
+            values[rest] = arrays[path]
+        for item in node.get("items", []) or []:
+            collect(item)
+        for item in (node.get("keys") or {}).values():
+            collect(item)
+
+    collect(structure)
+    draws = [Draw(str(d.get("function", "?"))[:60], str(d.get("arguments", ""))[:200],
+                  arrays.get(d["values"]) if isinstance(d.get("values"), str) else None)
+             for d in data.get("draws", [])[:1000] if isinstance(d, dict)]
+    writes = [Write(int(w["fragment"]), int(w["line"]), str(w["name"])[:80], str(w["fingerprint"]))
+              for w in data.get("writes", []) if isinstance(w, dict)]
+    error = data.get("error")
+    return CallRecord(role=str(data["role"]), probe=str(data["probe"]), status=str(data["status"]),
+                      values=values, shape_of_return=structure, draws=draws, writes=writes,
+                      error=error if isinstance(error, dict) else None)
+
+
+def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction, facts) -> Observation:
+    step = f"{run.role}.function"
+    function = run.function
+    probes = {p.id: p for p in rubric.spec.probes}
+    for call in run.calls:
+        probe = probes.get(call.probe)
+        evidence = dict(facts, probe=call.probe, keep_prob=probe.keep_prob if probe else "?")
+        if call.status == "signature":
+            return Observation(step, WRONG, "signature", dict(
+                evidence, detail=f"it is defined as {function.name}({', '.join(function.parameters)})"),
+                role=run.role)
+        if call.status == "raised":
+            error = call.error or {}
+            kind = str(error.get("type", "Exception"))
+            message = str(error.get("message", ""))
+            where = _error_location(error, extraction)
+            text = f"{kind}: {message}" if message else kind
+            text += _failed_import_hint(kind, message, run.load_failures, extraction)
+            if kind == "NotImplementedError" or function.template_untouched:
+                return Observation(step, WRONG, "not_implemented", dict(
+                    evidence, detail=f"calling it raised {text}"), role=run.role, value=where)
+            if kind == "MemoryError":
+                return Observation(step, WRONG, "memory", dict(
+                    evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), role=run.role, value=where)
+            if where:
+                text += f" (cell {where[0]}, line {where[1]})"
+            return Observation(step, WRONG, "error", dict(evidence, error=text), role=run.role, value=where)
+        if call.status != "returned":
+            return Observation(step, WRONG, "error", dict(evidence, error=f"the call did not complete ({call.status})"),
+                               role=run.role)
+        if call.shape_of_return.get("type") == "None":
+            diagnosis = "not_implemented" if function.template_untouched or _returns_nothing(function, extraction) else "bad_return"
+            return Observation(step, WRONG, diagnosis, dict(
+                evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]), role=run.role)
+        problem = rubric.assignment.check_return(run.role, call.shape_of_return)
+        if problem:
+            return Observation(step, WRONG, "bad_return", dict(
+                evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]), role=run.role)
+    notes = []
+    if run.numpy_compat:
+        notes.append(Observation(step, NOTE, "numpy_compat", dict(
+            facts, detail=", ".join(f"np.{a}" for a in run.numpy_compat)), role=run.role))
+    if len(function.definitions) > 1:
+        notes.append(Observation(step, NOTE, "defined_twice", dict(
+            facts, count=len(function.definitions),
+            cells=", ".join(str(c) for c, _ in function.definitions)), role=run.role))
+    if notes:
+        first = notes[0]
+        first.evidence["also"] = [n for n in notes[1:]]
+        return first
+    return Observation(step, OK, role=run.role)
+
+
+def _returns_nothing(function: GradedFunction, extraction: Extraction) -> bool:
+    source = extraction.fragments[function.fragment].source
+    return not re.search(r"^\s*return\s+\S", source, re.MULTILINE)
+
+
+def _error_location(error: dict, extraction: Extraction) -> tuple[int, int] | None:
+    fragment, line = error.get("fragment"), error.get("line")
+    if isinstance(fragment, int) and isinstance(line, int) and 0 <= fragment < len(extraction.fragments):
+        frag = extraction.fragments[fragment]
+        return frag.cell, frag.cell_line(line)
+    return None
+
+
+def _failed_import_hint(kind, message, load_failures, extraction) -> str:
+    if kind != "NameError":
+        return ""
+    match = re.search(r"name '([^']+)' is not defined", message)
+    if not match:
+        return ""
+    for failure in load_failures:
+        index = failure.get("fragment")
+        if isinstance(index, int) and 0 <= index < len(extraction.fragments):
+            fragment = extraction.fragments[index]
+            if match.group(1) in fragment.binds:
+                return (f"; the statement that defines it, cell {fragment.cell} line {fragment.first_line}, "
+                        f"failed: {failure.get('type')}: {str(failure.get('message'))[:200]}")
+    return ""
+
+
+# --- merging the probes ------------------------------------------------------------------
+def merge_observations(step_ids: list[str], per_probe: list[tuple[CallRecord, list[Observation]]]
+                       ) -> dict[str, tuple[Observation, CallRecord | None]]:
+    """Per step, the first wrong observation over the probes (in rubric order), else the first
+    note, else ok. A step no probe could judge is reported as not assessed."""
+    merged: dict[str, tuple[Observation, CallRecord | None]] = {}
+    rank = {WRONG: 0, NOTE: 1, OK: 2}
+    for call, observations in per_probe:
+        for obs in observations:
+            if obs.verdict == NOTE and obs.diagnosis == NOT_ASSESSED:
+                current = merged.get(obs.step)
+                if current is None:
+                    merged[obs.step] = (obs, call)
+                continue
+            current = merged.get(obs.step)
+            if current is None or current[0].diagnosis == NOT_ASSESSED or rank[obs.verdict] < rank[current[0].verdict]:
+                merged[obs.step] = (obs, call)
+    for step in step_ids:
+        merged.setdefault(step, (Observation(step, NOTE, NOT_ASSESSED, {
+            "detail": "an earlier step of this function was wrong, so this one could not be checked"}), None))
+    return merged
+
+
+def locate(obs: Observation, call: CallRecord | None, extraction: Extraction,
+           function: GradedFunction | None) -> tuple[int | None, int | None]:
+    """The notebook (cell, line) that produced the observed value: the first traced write of
+    an array equal to it. Falls back to the function's definition."""
+    if isinstance(obs.value, tuple):
+        return obs.value
+    if obs.verdict == WRONG and obs.value is not None and call is not None:
+        try:
+            wanted = fingerprint(obs.value)
+        except (TypeError, ValueError):
+            wanted = None
+        for write in call.writes:
+            if write.fingerprint == wanted and 0 <= write.fragment < len(extraction.fragments):
+                fragment = extraction.fragments[write.fragment]
+                return fragment.cell, fragment.cell_line(write.line)
+    if function is not None and obs.verdict == WRONG:
+        return function.cell, function.line
+    return None, None
+
+
+class _Evidence(dict):
+    def __missing__(self, key):
+        return "?"
+
+
+def render(template: str, evidence: dict) -> str:
+    try:
+        return template.format_map(_Evidence(evidence))
+    except (ValueError, TypeError, IndexError, KeyError):
+        # A format spec that does not fit the value ("{keep_rate:.0%}" with "?"): plain text.
+        plain = _Evidence({k: str(v) for k, v in evidence.items()})
+        return string.Formatter().vformat(re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", template), (), plain)
+
+
+def to_finding(obs: Observation, rubric: LoadedRubric, where: tuple[int | None, int | None],
+               probe_facts: dict) -> Finding:
+    step = rubric.steps[obs.step]
+    evidence = dict(probe_facts)
+    layer = re.search(r"layer(\d)", obs.step)
+    if layer:
+        evidence["layer"] = layer.group(1)
+    evidence.update(obs.evidence)
+    if obs.diagnosis is None:
+        message = render(step.ok, evidence)
+    else:
+        message = render(step.messages.get(obs.diagnosis, obs.diagnosis), evidence)
+    for extra in obs.evidence.get("also", []):
+        message += " " + render(step.messages.get(extra.diagnosis, ""), dict(evidence, **extra.evidence))
+    full = step.points
+    earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) else 0.0
+    cell, line = where
+    return Finding(step=obs.step, verdict=obs.verdict, diagnosis=obs.diagnosis, points=earned,
+                   max_points=full, message=message, cell=cell, line=line)

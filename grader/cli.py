@@ -1,0 +1,112 @@
+"""`grade PATH [PATH...]`: grade notebooks, print the results, write reports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from grader import __version__
+from grader.discover import DiscoveryError, discover
+from grader.report import results_json, terminal
+from grader.report.files import write_atomic
+from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from grader.sandbox.runner import SandboxError
+
+EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, exit 2
+        raise UsageError(f"{message} (see grade --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="grade",
+        description="Grade inverted-dropout notebooks and name the wrong step.",
+        epilog="Exit status: 0 when every notebook was graded or reported ungradable, "
+               "1 when --fail-under is given and a score is below it, 2 for a usage error.")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a notebook, or a folder searched recursively for *.ipynb")
+    parser.add_argument("--out", default="reports", metavar="DIR",
+                        help="where to write results.json (default: reports/)")
+    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
+                        help="the rubric YAML (default: rubrics/dropout.yaml)")
+    parser.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                        help="notebooks graded at once (default: the number of cores)")
+    parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
+                        help="exit with status 1 if any score is below SCORE (for CI)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the closing line")
+    parser.add_argument("--version", action="version", version=f"grade {__version__}")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except UsageError as error:
+        print(f"grade: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(argv: list[str] | None) -> int:
+    from grader.pipeline import Grader  # after argument parsing: --help stays instant
+
+    args = build_parser().parse_args(argv)
+    try:
+        rubric = load_rubric(args.rubric)
+        submissions = discover(args.paths)
+    except (RubricError, DiscoveryError) as error:
+        raise UsageError(str(error)) from None
+    style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    width = shutil.get_terminal_size((100, 24)).columns
+    started = time.monotonic()
+    try:
+        with Grader(rubric) as grader:
+            if not args.quiet:
+                print(terminal.render_seeds(grader.run_result([])), flush=True)
+            results = list(grader.grade_all(submissions, jobs=args.jobs))
+            run_result = grader.run_result(results)
+    except SandboxError as error:
+        print(f"grade: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    seconds = time.monotonic() - started
+    out = Path(args.out)
+    try:
+        write_atomic(out / "results.json", results_json.render(run_result))
+    except OSError as error:
+        raise UsageError(f"cannot write {out / 'results.json'}: {error.strerror}") from None
+    if not args.quiet:
+        if len(results) == 1:
+            print(terminal.render_feedback(results[0], style, width))
+        else:
+            print(terminal.render_table(run_result, style, width))
+    print(terminal.render_summary(run_result, seconds) + f"; results in {out / 'results.json'}")
+    if args.fail_under is not None and any(r.score < args.fail_under for r in results):
+        return EXIT_BELOW_THRESHOLD
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Pull the graded functions out of a notebook's code cells, with what they need to run.
+
+No kernel runs: cells are parsed with `ast`, IPython syntax is first turned into Python by
+IPython's own input transformer, and only top-level definitions are kept: the graded
+functions, the helper functions they call (transitively), the imports and module-level
+constants they read. Each kept statement is a `Fragment` that remembers its cell and line,
+so anything reported later points back into the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import symtable
+from dataclasses import dataclass, field
+
+from grader.notebook import Cell
+
+# Markers the course's templates put around the code a student writes.
+START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
+END_MARKERS = ("END CODE HERE", "YOUR CODE ENDS HERE")
+BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One top-level statement kept from the notebook, to be run in the sandbox."""
+    cell: int
+    first_line: int  # the statement's first line within its cell (1-based)
+    source: str
+    kind: str  # "function" | "class" | "import" | "constant"
+    binds: tuple[str, ...]
+
+    def cell_line(self, line: int) -> int:
+        """A line of this fragment's source, as a line of its cell."""
+        return self.first_line + line - 1
+
+
+@dataclass(frozen=True)
+class GradedFunction:
+    role: str
+    name: str
+    fragment: int  # index into Extraction.fragments
+    cell: int
+    line: int
+    parameters: tuple[str, ...]
+    accepts_varargs: bool
+    definitions: tuple[tuple[int, int], ...]  # every (cell, line) defining it, in order
+    template_untouched: bool  # the code between the template's markers was never filled in
+
+
+@dataclass(frozen=True)
+class CellSyntaxError:
+    cell: int
+    line: int
+    message: str
+
+
+@dataclass
+class Extraction:
+    fragments: list[Fragment] = field(default_factory=list)
+    functions: dict[str, GradedFunction] = field(default_factory=dict)
+    syntax_errors: dict[str, CellSyntaxError] = field(default_factory=dict)  # by role
+    cell_sources: dict[int, str] = field(default_factory=dict)  # cells that hold kept code
+
+
+@dataclass
+class _Statement:
+    cell: int
+    node: ast.stmt
+    source: str
+    first_line: int
+    kind: str
+    binds: tuple[str, ...]
+    needs: frozenset[str] = frozenset()
+
+
+def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
+    """`graded` maps a role ("forward") to the function name the rubric grades."""
+    statements: list[_Statement] = []
+    cell_syntax_errors: list[tuple[Cell, CellSyntaxError]] = []
+    parsed_sources: dict[int, str] = {}
+    for cell in cells:
+        tree, source, error = _parse_cell(cell)
+        if error is not None:
+            cell_syntax_errors.append((cell, error))
+            continue
+        parsed_sources[cell.index] = source
+        lines = source.splitlines()
+        for node in tree.body:
+            statement = _statement(cell.index, node, lines)
+            if statement is not None:
+                statements.append(statement)
+
+    # The binding a "Run All" would leave for each name: the last one in cell order.
+    last_binding: dict[str, _Statement] = {}
+    for statement in statements:
+        for name in statement.binds:
+            last_binding[name] = statement
+
+    extraction = Extraction()
+    roots: list[_Statement] = []
+    for role, name in graded.items():
+        defs = [s for s in statements if s.kind == "function" and name in s.binds]
+        broken = [(c, e) for c, e in cell_syntax_errors
+                  if re.search(rf"\bdef\s+{re.escape(name)}\s*\(", c.source)]
+        # A later cell that defines it but does not parse wins over earlier good definitions:
+        # Run All would stop there.
+        if broken and (not defs or broken[-1][0].index > defs[-1].cell):
+            extraction.syntax_errors[role] = broken[-1][1]
+            continue
+        if defs and last_binding.get(name) is defs[-1]:
+            roots.append(defs[-1])
+
+    kept = _with_dependencies(roots, last_binding, statements)
+    order = sorted(kept, key=lambda s: (s.cell, s.first_line))
+    index_of = {id(s): i for i, s in enumerate(order)}
+    extraction.fragments = [
+        Fragment(s.cell, s.first_line, s.source, s.kind, s.binds) for s in order]
+    for role, name in graded.items():
+        if role in extraction.syntax_errors:
+            continue
+        statement = last_binding.get(name)
+        if statement is None or statement.kind != "function" or id(statement) not in index_of:
+            continue
+        node = statement.node
+        args = node.args
+        extraction.functions[role] = GradedFunction(
+            role=role, name=name, fragment=index_of[id(statement)], cell=statement.cell,
+            line=statement.first_line,
+            parameters=tuple(a.arg for a in args.posonlyargs + args.args),
+            accepts_varargs=args.vararg is not None,
+            definitions=tuple((s.cell, s.first_line) for s in statements
+                              if s.kind == "function" and name in s.binds),
+            template_untouched=_template_untouched(statement.source))
+    extraction.cell_sources = {s.cell: parsed_sources[s.cell] for s in order}
+    for role, problem in extraction.syntax_errors.items():
+        extraction.cell_sources.setdefault(problem.cell, next(c.source for c in cells if c.index == problem.cell))
+    return extraction
+
+
+def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | None]:
+    """Parse as Python; if that fails, as IPython would see it (magics, !shell, help?)."""
+    source = cell.source
+    try:
+        return ast.parse(source), source, None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    transformed = ipython_to_python(source)
+    try:
+        return ast.parse(transformed), transformed, None
+    except SyntaxError as exc:
+        return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, source, CellSyntaxError(cell.index, 1, f"cannot parse the cell: {type(exc).__name__}")
+
+
+def ipython_to_python(source: str) -> str:
+    """IPython's own translation of `%magic`, `!cmd` and `obj?` into Python calls. Imported
+    lazily: most cells are plain Python and IPython takes a while to import."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # IPython cannot make sense of it either; let ast report the error
+        return source
+
+
+def _statement(cell: int, node: ast.stmt, lines: list[str]) -> _Statement | None:
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    source = "\n".join(lines[first - 1:node.end_lineno]) + "\n"
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        kind = "class" if isinstance(node, ast.ClassDef) else "function"
+        return _Statement(cell, node, source, first, kind, (node.name,), _global_names(source) - {node.name})
+    if isinstance(node, ast.Import):
+        binds = tuple((a.asname or a.name).split(".")[0] for a in node.names)
+        return _Statement(cell, node, source, first, "import", binds)
+    if isinstance(node, ast.ImportFrom):
+        binds = tuple("*" if a.name == "*" else (a.asname or a.name) for a in node.names)
+        return _Statement(cell, node, source, first, "import", binds)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = tuple(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        if names:
+            return _Statement(cell, node, source, first, "constant", names,
+                              _global_names(source) - set(names))
+    return None
+
+
+def _global_names(source: str) -> frozenset[str]:
+    """Names a statement reads from module scope (not its locals, not builtins)."""
+    try:
+        table = symtable.symtable(source, "<fragment>", "exec")
+    except (SyntaxError, ValueError, RecursionError):
+        return frozenset()
+    names = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+    pending = list(table.get_children())
+    while pending:
+        scope = pending.pop()
+        names |= {s.get_name() for s in scope.get_symbols() if s.is_global() and s.is_referenced()}
+        pending.extend(scope.get_children())
+    return frozenset(names - BUILTINS)
+
+
+def _with_dependencies(roots, last_binding, statements) -> list[_Statement]:
+    kept: dict[int, _Statement] = {}
+    unresolved = False
+    pending = list(roots)
+    while pending:
+        statement = pending.pop()
+        if id(statement) in kept:
+            continue
+        kept[id(statement)] = statement
+        for name in statement.needs:
+            provider = last_binding.get(name)
+            if provider is None or "*" in provider.binds:
+                unresolved = True
+            elif provider.kind != "constant" or _safe_constant(provider, last_binding):
+                pending.append(provider)
+    if unresolved:  # a name may come from `from module import *`: keep those imports
+        for statement in statements:
+            if statement.kind == "import" and "*" in statement.binds:
+                kept.setdefault(id(statement), statement)
+    return list(kept.values())
+
+
+def _safe_constant(statement: _Statement, last_binding) -> bool:
+    """A module-level assignment is kept only if computing it calls no notebook function:
+    `KEEP = 0.8` or `EPS = np.float64(1e-8)` are constants; `A3, cache = forward(...)` is a
+    test run, never a dependency."""
+    for node in ast.walk(statement.node):
+        if isinstance(node, ast.Call):
+            root = node.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            provider = last_binding.get(root.id) if isinstance(root, ast.Name) else None
+            if not (isinstance(root, ast.Name) and (root.id in BUILTINS or (provider and provider.kind == "import"))):
+                return False
+    return True
+
+
+def _template_untouched(source: str) -> bool:
+    """True when every START/END region of the template still holds no code (only comments,
+    blank lines or `x = None`)."""
+    lines = source.splitlines()
+    regions: list[list[str]] = []
+    current: list[str] | None = None
+    for line in lines:
+        if any(m in line for m in START_MARKERS):
+            current = []
+            regions.append(current)
+        elif any(m in line for m in END_MARKERS):
+            current = None
+        elif current is not None:
+            current.append(line)
+    if not regions:
+        return False
+    for region in regions:
+        code = "\n".join(region)
+        try:
+            tree = ast.parse(_dedent(code))
+        except SyntaxError:
+            return False
+        for node in tree.body:
+            is_none = (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                       and node.value.value is None)
+            if not is_none:
+                return False
+    return True
+
+
+def _dedent(code: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(code)

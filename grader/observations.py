@@ -1,0 +1,68 @@
+"""The contract between the grader and an assignment's reference module.
+
+The grader runs the student's functions in the sandbox and hands the reference module one
+`CallRecord` per call; the reference module answers with `Observation`s (one per step it
+could judge). The grader then merges probes, attaches points, messages and line pointers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+OK, NOTE, WRONG = "ok", "note", "wrong"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One call the student's code made to a random number function, in order."""
+    function: str  # e.g. "rand", "randn", "binomial", "Generator.random"
+    arguments: str  # a short, printable rendering of the arguments
+    values: np.ndarray | None  # what it returned, when numeric and not too large
+
+
+@dataclass(frozen=True)
+class Write:
+    """A traced assignment: at (fragment, line) a value with this fingerprint was produced."""
+    fragment: int
+    line: int
+    name: str
+    fingerprint: str
+
+
+@dataclass
+class CallRecord:
+    """What one call of a student function gave back, as plain data from the child."""
+    role: str  # "forward" or "backward"
+    probe: str
+    status: str  # "returned" | "raised" | "not_run"
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    shape_of_return: dict[str, Any] = field(default_factory=dict)  # what was returned, described
+    draws: list[Draw] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    error: dict[str, Any] | None = None  # {"type", "message", "fragment", "line"}
+
+
+@dataclass
+class Observation:
+    """One step judged on one probe. `diagnosis` is None when the step is ok; `evidence`
+    fills the placeholders of the rubric's message; `value` is the student's array that
+    shows the fault, used to find the line that produced it."""
+    step: str
+    verdict: str
+    diagnosis: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    value: np.ndarray | None = None
+    role: str = ""
+
+
+def fingerprint(value) -> str:
+    """A digest of an array's values, equal in child and parent for equal float64 data."""
+    import hashlib
+
+    array = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
+    digest = hashlib.blake2b(array.tobytes(), digest_size=10)
+    digest.update(repr(array.shape).encode())
+    return digest.hexdigest()

@@ -1,0 +1,211 @@
+"""The single entry point every front end shares: notebook in, `SubmissionResult` out.
+
+    with Grader(load_rubric()) as grader:
+        result = grader.grade(Submission("ada", "submissions/ada.ipynb"))
+
+Per submission: read the notebook, extract the graded functions, run each function in its
+own sandboxed child on every probe, assess in this process, score. One child per function,
+so that a crash or timeout in one is told apart from the other.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from grader import __version__
+from grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
+                           to_finding)
+from grader.extract import Extraction, extract
+from grader.notebook import NotebookError, read_code_cells
+from grader.observations import NOTE, WRONG, Observation
+from grader.results import GRADED, UNGRADABLE, Finding, RunResult, Submission, SubmissionResult
+from grader.rubric import LoadedRubric
+from grader.sandbox.protocol import encode_value, pack
+from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
+
+GRADER_NAME = "dropout-grader"
+
+
+@dataclass(frozen=True)
+class PreparedProbe:
+    """A probe's inputs, built once per run and reused for every submission."""
+    id: str
+    seed: int
+    keep_prob: float
+    inputs: object  # the assignment's probe inputs (ProbeInputs for dropout)
+    arguments: dict[str, list]  # role -> encoded argument specs
+    arrays: dict[str, dict[str, np.ndarray]]  # role -> the arrays those specs name
+
+
+class Grader:
+    def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None):
+        self.rubric = rubric
+        limits = rubric.spec.limits
+        self.sandbox = sandbox or Sandbox(SandboxLimits(
+            cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
+            memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb))
+        self.probes = [self._prepare(p) for p in rubric.spec.probes]
+        self.max_score = sum(step.points for step in rubric.steps.values())
+
+    def _prepare(self, probe) -> PreparedProbe:
+        assignment = self.rubric.assignment
+        inputs = assignment.make_probe(probe.seed, probe.layers, probe.examples, probe.keep_prob)
+        arguments, arrays = {}, {}
+        for role in self.rubric.spec.functions:
+            arrays[role] = {}
+            arguments[role] = [encode_value(a, arrays[role], f"{probe.id}/{role}/{i}")
+                               for i, a in enumerate(assignment.call_arguments(role, inputs))]
+        return PreparedProbe(probe.id, probe.seed, probe.keep_prob, inputs, arguments, arrays)
+
+    @property
+    def seeds(self) -> dict[str, int]:
+        return {p.id: p.seed for p in self.probes}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- one submission --------------------------------------------------------------------
+    def grade(self, submission: Submission) -> SubmissionResult:
+        started = time.monotonic()
+        try:
+            cells = read_code_cells(_path(submission))
+        except NotebookError as error:
+            return self._ungradable(submission, error.diagnosis, error.message, started)
+        graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
+        extraction = extract(cells, graded_names)
+        if not extraction.functions and not extraction.syntax_errors:
+            names = " or ".join(graded_names.values())
+            return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
+                                    f"the notebook's {len(cells)} code cells", started)
+        findings: list[Finding] = []
+        output: list[str] = []
+        for role in self.rubric.spec.functions:
+            findings += self._grade_function(role, extraction, output)
+        sources = {cell.index: cell.source.splitlines() for cell in cells}
+        findings = [_with_code(f, sources) for f in findings]
+        score = sum(f.points for f in findings)
+        return SubmissionResult(student=submission.student, path=submission.path, status=GRADED,
+                                score=round(score, 4), max_score=self.max_score, findings=findings,
+                                output="".join(output), seconds=round(time.monotonic() - started, 3))
+
+    def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
+        finding = Finding(step="notebook", verdict=WRONG, diagnosis=diagnosis, points=0.0,
+                          max_points=0.0, message=message)
+        return SubmissionResult(student=submission.student, path=submission.path, status=UNGRADABLE,
+                                score=0.0, max_score=self.max_score, findings=[finding],
+                                seconds=round(time.monotonic() - started, 3))
+
+    def _grade_function(self, role: str, extraction: Extraction, output: list[str]) -> list[Finding]:
+        steps = self.rubric.function_steps(role)
+        function_step = f"{role}.function"
+        name = self.rubric.spec.functions[role].name
+        function = extraction.functions.get(role)
+        if function is None:
+            problem = extraction.syntax_errors.get(role)
+            if problem is not None:
+                outcome = Observation(function_step, WRONG, "error", {
+                    "function": name, "probe": "-", "keep_prob": "-",
+                    "error": f"{problem.message} (cell {problem.cell}, line {problem.line}): the cell "
+                             "that defines it cannot be parsed"}, value=(problem.cell, problem.line))
+            else:
+                outcome = Observation(function_step, WRONG, "not_found", {"function": name})
+            return self._unassessed(role, outcome, steps, extraction, None)
+        job = self._job(role, extraction)
+        try:
+            child = self.sandbox.run(job)
+        except SandboxError as error:
+            outcome = Observation(function_step, WRONG, "error", {
+                "function": name, "probe": "-", "keep_prob": "-",
+                "error": f"the grader's sandbox failed ({error}); grade this notebook again"})
+            return self._unassessed(role, outcome, steps, extraction, function)
+        if child.output:
+            output.append(child.output + ("\n[output truncated]\n" if child.output_truncated else ""))
+        run = decode_run(role, function, child, self.rubric, extraction)
+        if run.outcome.verdict == WRONG:
+            return self._unassessed(role, run.outcome, steps, extraction, function)
+        return self._assess(run, steps, extraction)
+
+    def _job(self, role: str, extraction: Extraction) -> bytes:
+        function = self.rubric.spec.functions[role]
+        arrays: dict[str, np.ndarray] = {}
+        calls = []
+        for probe in self.probes:
+            arrays.update(probe.arrays[role])
+            calls.append({"role": role, "probe": probe.id, "function": function.name,
+                          "seed": probe.seed, "args": probe.arguments[role]})
+        limits = self.rubric.spec.limits
+        header = {
+            "limits": {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb},
+            "standins": str(self.rubric.assignment.STANDINS),
+            "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
+            "calls": calls,
+            "trace": True,
+        }
+        return pack(header, arrays)
+
+    def _assess(self, run: RoleRun, steps: list[str], extraction: Extraction) -> list[Finding]:
+        probes = {p.id: p for p in self.probes}
+        per_probe = []
+        for call in run.calls:
+            probe = probes[call.probe]
+            observations = self.rubric.assignment.diagnose(run.role, probe.inputs, call, self.rubric.spec.tolerance)
+            per_probe.append((call, observations))
+        merged = merge_observations([s for s in steps if s != f"{run.role}.function"], per_probe)
+        findings = [to_finding(run.outcome, self.rubric, locate(run.outcome, None, extraction, run.function), {})]
+        for step in steps:
+            if step == f"{run.role}.function":
+                continue
+            obs, call = merged[step]
+            probe = probes.get(call.probe) if call else None
+            facts = {"probe": probe.id, "keep_prob": probe.keep_prob} if probe else {}
+            findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
+        return findings
+
+    def _unassessed(self, role, outcome: Observation, steps, extraction, function) -> list[Finding]:
+        """The function could not be graded: one wrong finding, and no points for its steps."""
+        findings = [to_finding(outcome, self.rubric, locate(outcome, None, extraction, function), {})]
+        name = self.rubric.spec.functions[role].name
+        for step in steps:
+            if step == f"{role}.function":
+                continue
+            obs = Observation(step, NOTE, NOT_ASSESSED, {
+                "detail": f"{name} could not be graded (see {role}.function)"})
+            findings.append(to_finding(obs, self.rubric, (None, None), {}))
+        return findings
+
+    # --- many submissions ------------------------------------------------------------------
+    def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
+        """Grade with `jobs` children at once; results come in the order of `submissions`."""
+        jobs = max(1, jobs or os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+            yield from pool.map(self.grade, submissions)
+
+    def run_result(self, results: list[SubmissionResult]) -> RunResult:
+        return RunResult(grader_name=GRADER_NAME, grader_version=__version__,
+                         rubric_id=self.rubric.id, rubric_sha256=self.rubric.sha256,
+                         seeds=self.seeds, submissions=results)
+
+
+def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:
+    lines = sources.get(finding.cell) if finding.cell is not None else None
+    if lines and finding.line is not None and 1 <= finding.line <= len(lines):
+        return replace(finding, code=lines[finding.line - 1].rstrip()[:300])
+    return finding
+
+
+def _path(submission: Submission):
+    from pathlib import Path
+
+    return Path(submission.path)

@@ -1,0 +1,33 @@
+"""results.json: the machine-readable record of a run (schema in the README)."""
+
+from __future__ import annotations
+
+import json
+
+from grader.results import RunResult
+
+
+def results_document(run: RunResult) -> dict:
+    return {
+        "grader": {"name": run.grader_name, "version": run.grader_version},
+        "rubric": {"id": run.rubric_id, "sha256": run.rubric_sha256, "seeds": run.seeds},
+        "submissions": [
+            {
+                "student": s.student, "path": s.path, "status": s.status,
+                "score": s.score, "max_score": s.max_score,
+                "findings": [
+                    {"step": f.step, "verdict": f.verdict, "diagnosis": f.diagnosis,
+                     "points": f.points, "max_points": f.max_points, "message": f.message,
+                     "cell": f.cell, "line": f.line, "code": f.code}
+                    for f in s.findings
+                ],
+                "output": s.output,
+                "seconds": s.seconds,
+            }
+            for s in run.submissions
+        ],
+    }
+
+
+def render(run: RunResult) -> str:
+    return json.dumps(results_document(run), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,61 @@
+"""The one result model. Every front end produces these objects and every report format is
+a pure function of them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+GRADED, UNGRADABLE = "graded", "ungradable"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rubric step of one submission. `diagnosis` is a catalogue id (None when ok);
+    `cell` is 0-based in the notebook's cell list, `line` 1-based within that cell."""
+    step: str
+    verdict: str  # "ok" | "note" | "wrong"
+    diagnosis: str | None
+    points: float
+    max_points: float
+    message: str
+    cell: int | None = None
+    line: int | None = None
+    code: str | None = None  # the notebook line at (cell, line), to show next to the message
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A notebook to grade and the student it belongs to."""
+    student: str
+    path: str
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    path: str
+    status: str  # "graded" | "ungradable"
+    score: float
+    max_score: float
+    findings: list[Finding] = field(default_factory=list)
+    output: str = ""  # what the student's code printed while graded (capped)
+    seconds: float = 0.0
+
+    @property
+    def wrong(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == "wrong"]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["findings"] = [asdict(f) for f in self.findings]
+        return data
+
+
+@dataclass
+class RunResult:
+    grader_name: str
+    grader_version: str
+    rubric_id: str
+    rubric_sha256: str
+    seeds: dict[str, int]  # probe id -> seed, printed so every run can be reproduced
+    submissions: list[SubmissionResult] = field(default_factory=list)

@@ -1,0 +1,201 @@
+"""The rubric: points, messages, probe inputs, tolerances and limits, read from YAML and
+validated so that a mistake in it is reported by key, before any notebook is graded."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import string
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "dropout.yaml"
+
+
+class RubricError(Exception):
+    """The rubric cannot be used; the message names the file and the offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FunctionSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    arguments: int = Field(ge=0, le=10, description="how many positional arguments it is called with")
+
+
+class Probe(Strict):
+    id: str
+    seed: int = Field(ge=0, description="seeds the probe's inputs and np.random before each call")
+    layers: list[int] = Field(min_length=4, max_length=4)
+    examples: int = Field(ge=2, le=10_000)
+    keep_prob: float = Field(gt=0, lt=1)
+
+    @field_validator("layers")
+    @classmethod
+    def _positive(cls, layers):
+        if any(width < 1 for width in layers):
+            raise ValueError("every layer width must be at least 1")
+        return layers
+
+
+class Tolerance(Strict):
+    rtol: float = Field(ge=0, le=0.1)
+    atol: float = Field(ge=0, le=0.1)
+
+
+class Limits(Strict):
+    cpu_seconds: int = Field(ge=1, le=600)
+    wall_seconds: float = Field(gt=0, le=600)
+    memory_mb: int = Field(ge=256, le=65536)
+    output_kb: int = Field(ge=1, le=100_000, description="student output kept per submission")
+    result_mb: int = Field(ge=1, le=1024, description="largest result the child may send")
+
+
+class Visibility(Strict):
+    show_output: bool = True
+
+
+class Step(Strict):
+    title: str
+    points: float = Field(ge=0)
+    ok: str = Field(description="message when the step is right")
+    messages: dict[str, str] = Field(description="message per diagnosis id")
+
+
+class Rubric(Strict):
+    id: str
+    title: str
+    assignment: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", description="module under reference/")
+    functions: dict[Literal["forward", "backward"], FunctionSpec]
+    probes: list[Probe] = Field(min_length=1)
+    tolerance: Tolerance
+    limits: Limits
+    visibility: Visibility = Visibility()
+    steps: dict[str, Step]
+
+    @model_validator(mode="after")
+    def _probes_tell_faults_apart(self):
+        keep_probs = {p.keep_prob for p in self.probes}
+        if 0.5 in keep_probs:
+            raise ValueError("probes: keep_prob 0.5 cannot tell '<' from '>' or '/k' from '*2'; use values like 0.7 and 0.86")
+        if len(keep_probs) < 2:
+            raise ValueError("probes: use at least two different keep_prob values, so a hard-coded constant shows")
+        ids = [p.id for p in self.probes]
+        if len(set(ids)) != len(ids):
+            raise ValueError("probes: probe ids must be unique")
+        return self
+
+
+class LoadedRubric:
+    """A validated rubric, its steps expanded per layer, and the assignment module it names."""
+
+    def __init__(self, path: Path, spec: Rubric, assignment: ModuleType, sha256: str):
+        self.path = path
+        self.spec = spec
+        self.assignment = assignment
+        self.sha256 = sha256
+        self.steps: dict[str, Step] = expand_steps(spec.steps, assignment)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def max_points(self, step: str) -> float:
+        return self.steps[step].points
+
+    def function_steps(self, role: str) -> list[str]:
+        return [s for s in self.steps if s.startswith(f"{role}.")]
+
+
+def expand_steps(steps: dict[str, Step], assignment: ModuleType) -> dict[str, Step]:
+    """`forward.layer{layer}.mask` in the rubric stands for one step per hidden layer."""
+    expanded: dict[str, Step] = {}
+    for key, step in steps.items():
+        if "{layer}" in key:
+            for layer in assignment.HIDDEN_LAYERS:
+                expanded[key.replace("{layer}", str(layer))] = step
+        else:
+            expanded[key] = step
+    # Keep the assignment's own order, so reports list steps as the computation runs.
+    return {s: expanded[s] for s in assignment.STEPS if s in expanded} | {
+        s: v for s, v in expanded.items() if s not in assignment.STEPS}
+
+
+def _where(loc) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RubricError(f"rubric {path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RubricError(f"rubric {path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise RubricError(f"rubric {path}: expected a mapping of keys at the top level")
+    try:
+        spec = Rubric.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise RubricError(f"rubric {path}: {_where(first['loc'])}: {first['msg']}{more}") from None
+    try:
+        assignment = importlib.import_module(f"reference.{spec.assignment}")
+    except ImportError as exc:
+        raise RubricError(f"rubric {path}: assignment: no reference module reference/{spec.assignment}.py ({exc})") from None
+    _check_against_assignment(path, spec, assignment)
+    return LoadedRubric(path, spec, assignment, hashlib.sha256(raw).hexdigest())
+
+
+def _check_against_assignment(path: Path, spec: Rubric, assignment: ModuleType) -> None:
+    """Every step the reference can report needs points and a message for each diagnosis."""
+    steps = expand_steps(spec.steps, assignment)
+    for key in steps:
+        if key not in assignment.STEPS:
+            raise RubricError(f"rubric {path}: steps.{key}: unknown step; the reference "
+                              f"reports {', '.join(assignment.STEPS)}")
+    for key, diagnoses in assignment.STEPS.items():
+        if key not in steps:
+            raise RubricError(f"rubric {path}: steps: step {key!r} is missing")
+        for diagnosis in diagnoses:
+            if diagnosis not in steps[key].messages:
+                raise RubricError(f"rubric {path}: steps.{_rubric_key(spec, key)}.messages: "
+                                  f"no message for diagnosis {diagnosis!r}")
+        for diagnosis, text in steps[key].messages.items():
+            if diagnosis not in diagnoses and diagnosis not in assignment.NOTES:
+                raise RubricError(f"rubric {path}: steps.{_rubric_key(spec, key)}.messages.{diagnosis}: "
+                                  f"unknown diagnosis; this step has {', '.join(diagnoses)}")
+            _check_placeholders(path, f"{_rubric_key(spec, key)}.messages.{diagnosis}", text, assignment)
+        _check_placeholders(path, f"{_rubric_key(spec, key)}.ok", steps[key].ok, assignment)
+
+
+def _rubric_key(spec: Rubric, step: str) -> str:
+    if step in spec.steps:
+        return step
+    for key in spec.steps:
+        if "{layer}" in key and key.replace("{layer}", step.split("layer")[-1][:1]) == step:
+            return key
+    return step
+
+
+def _check_placeholders(path: Path, key: str, text: str, assignment: ModuleType) -> None:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    except ValueError as exc:
+        raise RubricError(f"rubric {path}: steps.{key}: bad message template ({exc})") from None
+    unknown = fields - set(assignment.PLACEHOLDERS)
+    if unknown:
+        raise RubricError(f"rubric {path}: steps.{key}: unknown placeholder {{{sorted(unknown)[0]}}}; "
+                          f"messages may use {', '.join('{' + p + '}' for p in sorted(assignment.PLACEHOLDERS))}")

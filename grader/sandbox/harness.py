@@ -1,0 +1,192 @@
+"""Child side: run one submission's graded functions on the probes and send back plain data.
+
+This is the only code that runs next to student code. It sets the resource limits before
+loading anything of the student's, runs each kept notebook statement, calls the graded
+functions with the probe inputs under fixed seeds while recording random draws and traced
+lines, and writes one message (JSON + numeric arrays) to the result pipe. It never sees the
+reference solution or the rubric's expected values: it only receives inputs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import os
+import random
+import resource
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+from grader.sandbox.protocol import decode_value, pack, unpack
+from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder
+
+BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
+MAX_ITEMS = 64  # entries of a returned tuple/dict that are looked at
+
+
+def set_limits(limits: dict[str, Any]) -> None:
+    memory = int(limits["memory_mb"]) * 2**20
+    cpu = int(limits["cpu_seconds"])
+    for name, value in (
+        ("RLIMIT_AS", (memory, memory)),
+        ("RLIMIT_CPU", (cpu, cpu + 1)),
+        ("RLIMIT_FSIZE", (2**20, 2**20)),
+        ("RLIMIT_NOFILE", (64, 64)),
+        ("RLIMIT_CORE", (0, 0)),
+        ("RLIMIT_NPROC", (0, 0)),
+    ):
+        if hasattr(resource, name):
+            try:
+                resource.setrlimit(getattr(resource, name), value)
+            except (ValueError, OSError):
+                pass  # a limit the platform refuses; the parent's wall clock still holds
+
+
+class _ImportBlocker:
+    """Refuse imports of the grader's own packages: the child has no use for the reference
+    solution or the rubric (files are confined separately where the OS allows it)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED_PACKAGES and name not in sys.modules:
+            raise ImportError(f"module {name!r} is not available while grading")
+        return None
+
+
+def confine_imports(standins: str) -> None:
+    sys.meta_path.insert(0, _ImportBlocker())
+    sys.path[:] = [standins] + [p for p in sys.path if p and os.path.isdir(p)
+                                and not os.path.isdir(os.path.join(p, "reference"))]
+    sys.path_importer_cache.clear()
+
+
+def _where(tb) -> tuple[int | None, int | None]:
+    fragment = line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        name = frame.f_code.co_filename
+        if name.startswith("<fragment "):
+            fragment, line = int(name[10:-1]), lineno
+    return fragment, line
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    fragment, line = _where(exc.__traceback__)
+    message = str(exc)
+    if isinstance(exc, SystemExit):
+        message = f"the code called exit({exc.code!r})"
+    return {"type": type(exc).__name__, "message": message[:500], "fragment": fragment, "line": line}
+
+
+def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the kept notebook statements in one namespace, as Run All would, in cell order.
+    A statement that fails is recorded and skipped: it matters only if graded code needs it."""
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    failures = []
+    for index, fragment in enumerate(fragments):
+        try:
+            code = compile(fragment["source"], f"<fragment {index}>", "exec")
+            exec(code, namespace)
+        except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+            failures.append({"fragment": index, **describe_error(exc)})
+    return namespace, failures
+
+
+def plain(value, arrays: dict[str, np.ndarray], path: str, depth: int = 0) -> dict[str, Any]:
+    """Describe a returned value and keep its numeric arrays; anything else is only named."""
+    if isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
+        array = np.array(value, subok=False)
+        if array.dtype.kind not in "biuf":
+            try:
+                array = array.astype(np.float64)
+            except Exception:  # noqa: BLE001
+                return {"type": f"array of {array.dtype}"}
+        arrays[path] = array
+        return {"type": "array", "shape": list(array.shape), "dtype": str(array.dtype), "path": path}
+    if isinstance(value, bool):
+        arrays[path] = np.array(value)
+        return {"type": "array", "shape": [], "dtype": "bool", "path": path}
+    if depth < 3 and isinstance(value, (tuple, list)):
+        return {"type": type(value).__name__ if type(value) in (tuple, list) else "sequence",
+                "length": len(value),
+                "items": [plain(v, arrays, f"{path}.{i}" if path else str(i), depth + 1)
+                          for i, v in enumerate(list(value)[:MAX_ITEMS])]}
+    if depth < 3 and isinstance(value, dict):
+        keys = [k for k in list(value)[:MAX_ITEMS] if isinstance(k, str)]
+        return {"type": "dict", "keys": {k: plain(value[k], arrays, f"{path}.{k}" if path else k, depth + 1)
+                                         for k in keys}}
+    return {"type": "None" if value is None else type(value).__name__}
+
+
+def call_function(function, args, seed: int, recorder: RandomRecorder, trace: bool):
+    np.random.seed(seed)
+    random.seed(seed)
+    recorder.reset()
+    if trace:
+        with LineTracer() as tracer:
+            result = function(*args)
+        return result, tracer.writes
+    return function(*args), []
+
+
+def run(job_blob: bytes) -> bytes:
+    header, arrays = unpack(job_blob)
+    set_limits(header["limits"])
+    confine_imports(header["standins"])
+    compat = NumpyCompat()
+    compat.install()
+    recorder = RandomRecorder()
+    recorder.install()
+    namespace, failures = load_fragments(header["fragments"])
+
+    out_arrays: dict[str, np.ndarray] = {}
+    calls = []
+    for number, call in enumerate(header["calls"]):
+        record: dict[str, Any] = {"role": call["role"], "probe": call["probe"]}
+        calls.append(record)
+        function = namespace.get(call["function"])
+        args = [decode_value(spec, arrays) for spec in call["args"]]
+        try:
+            inspect.signature(function).bind(*args)
+        except TypeError as exc:
+            record.update(status="signature", error={"type": "TypeError", "message": str(exc)})
+            continue
+        except ValueError:
+            pass  # builtins without a signature: just call it
+        try:
+            result, writes = call_function(function, args, call["seed"], recorder, header.get("trace", True))
+        except BaseException as exc:  # noqa: BLE001
+            record.update(status="raised", error=describe_error(exc))
+            result, writes = None, []
+        else:
+            record["status"] = "returned"
+            record["return"] = plain(result, out_arrays, f"c{number}")
+        record["writes"] = writes
+        record["draws"] = recorder.draws
+        for index, values in enumerate(recorder.values):
+            if values is not None:
+                out_arrays[f"c{number}.draw{index}"] = values
+                recorder.draws[index]["values"] = f"c{number}.draw{index}"
+    result_header = {"load_failures": failures, "numpy_compat": compat.used, "calls": calls}
+    return pack(result_header, out_arrays)
+
+
+def main(job_fd: int, result_fd: int) -> None:
+    """Entry point in the forked child; never returns."""
+    code = 0
+    try:
+        with os.fdopen(job_fd, "rb") as job:
+            blob = job.read()
+        message = run(blob)
+        # Student code may have replaced sys.stdout; the result goes to its own descriptor.
+        view = memoryview(message)
+        while view:
+            written = os.write(result_fd, view)
+            view = view[written:]
+    except MemoryError:
+        code = 3
+    except BaseException:  # noqa: BLE001 - whatever happened, the parent reads the exit code
+        code = 4
+    finally:
+        os._exit(code)

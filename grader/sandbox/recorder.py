@@ -1,0 +1,204 @@
+"""Child side: watch the student's code without changing what it computes.
+
+- `RandomRecorder` wraps numpy's random entry points (legacy functions, `RandomState`,
+  `default_rng` Generators) and logs every draw: function, arguments, values.
+- `install_numpy_compat` gives back aliases NumPy removed (`np.int`, ...) and notes their use.
+- `LineTracer` records, for traced student frames, which line produced which value, so a
+  finding can point at the line that wrote the wrong array.
+
+Runs only inside the sandboxed child, after limits are set and before student code loads.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from grader.observations import fingerprint
+
+LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn",
+          "standard_normal", "normal", "binomial", "choice", "randint", "random_integers",
+          "permutation", "shuffle", "beta", "exponential", "poisson", "integers")
+GENERATOR = ("random", "uniform", "standard_normal", "normal", "binomial", "choice",
+             "integers", "permutation", "permuted", "shuffle", "exponential", "poisson")
+MAX_LOGGED_VALUES = 2_000_000  # elements of drawn values kept per call of a graded function
+REMOVED_ALIASES = {"int": int, "float": float, "bool": bool, "object": object,
+                   "complex": complex, "str": str, "long": int, "unicode": str}
+
+
+def _describe(args, kwargs) -> str:
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)[:200]
+
+
+def _short(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape}>"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class RandomRecorder:
+    def __init__(self):
+        self.draws: list[dict[str, Any]] = []
+        self.values: list[np.ndarray | None] = []
+        self._kept = 0
+
+    def reset(self) -> None:
+        self.draws, self.values, self._kept = [], [], 0
+
+    def log(self, name: str, args, kwargs, result) -> None:
+        values = None
+        if isinstance(result, (np.ndarray, float, int, np.generic)):
+            array = np.asarray(result)
+            if array.dtype.kind in "biuf" and self._kept + array.size <= MAX_LOGGED_VALUES:
+                values = array.copy()
+                self._kept += array.size
+        self.draws.append({"function": name, "arguments": _describe(args, kwargs)})
+        self.values.append(values)
+
+    def _wrap(self, name: str, function):
+        recorder = self
+
+        def recorded(*args, **kwargs):
+            result = function(*args, **kwargs)
+            recorder.log(name, args, kwargs, result)
+            return result
+
+        recorded.__name__ = getattr(function, "__name__", name)
+        recorded.__doc__ = getattr(function, "__doc__", None)
+        return recorded
+
+    def install(self) -> None:
+        """Replace numpy's random entry points with recording wrappers."""
+        random = np.random
+        for name in LEGACY:
+            if hasattr(random, name):
+                setattr(random, name, self._wrap(name, getattr(random, name)))
+        recorder = self
+        OriginalRandomState = random.RandomState
+        OriginalGenerator = random.Generator
+        original_default_rng = random.default_rng
+
+        class RandomState(OriginalRandomState):
+            def __getattribute__(self, name):
+                attribute = super().__getattribute__(name)
+                if name in LEGACY and callable(attribute):
+                    return recorder._wrap(f"RandomState.{name}", attribute)
+                return attribute
+
+        class RecordedGenerator:
+            """Delegates to a real Generator, logging the draws that make masks."""
+
+            def __init__(self, generator):
+                object.__setattr__(self, "_generator", generator)
+
+            def __getattr__(self, name):
+                attribute = getattr(self._generator, name)
+                if name in GENERATOR and callable(attribute):
+                    return recorder._wrap(f"Generator.{name}", attribute)
+                return attribute
+
+        def default_rng(*args, **kwargs):
+            return RecordedGenerator(original_default_rng(*args, **kwargs))
+
+        random.RandomState = RandomState
+        random.default_rng = default_rng
+        random.Generator = OriginalGenerator
+
+
+class NumpyCompat:
+    """Serve aliases NumPy removed (np.int, ...), remembering which were used."""
+
+    def __init__(self):
+        self.used: list[str] = []
+
+    def install(self) -> None:
+        original = getattr(np, "__getattr__", None)
+        compat = self
+
+        def __getattr__(name):
+            if name in REMOVED_ALIASES:
+                if name not in compat.used:
+                    compat.used.append(name)
+                return REMOVED_ALIASES[name]
+            if original is None:
+                raise AttributeError(f"module 'numpy' has no attribute {name!r}")
+            return original(name)
+
+        np.__getattr__ = __getattr__
+
+
+class LineTracer:
+    """Attribute each new value of a traced frame's locals to the line that produced it.
+
+    Only frames whose code comes from the notebook (filenames "<fragment N>") are traced;
+    numpy and the harness run untraced. A write is recorded when a local's value changes
+    (new object, or same array with new contents) and when a function returns a value.
+    """
+
+    def __init__(self, max_writes: int = 20_000):
+        self.writes: list[dict[str, Any]] = []
+        self.max_writes = max_writes
+        self._seen: dict[int, dict[str, str]] = {}
+        self._last_line: dict[int, int] = {}
+
+    @staticmethod
+    def _fragment(frame) -> int | None:
+        name = frame.f_code.co_filename
+        if name.startswith("<fragment ") and name.endswith(">"):
+            return int(name[10:-1])
+        return None
+
+    def _record(self, fragment: int, line: int, name: str, value) -> None:
+        if len(self.writes) < self.max_writes:
+            self.writes.append({"fragment": fragment, "line": line, "name": name,
+                                "fingerprint": fingerprint(value)})
+
+    def _snapshot(self, frame) -> dict[str, str]:
+        out = {}
+        for name, value in frame.f_locals.items():
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000:
+                out[name] = fingerprint(value)
+        return out
+
+    def _changes(self, frame, fragment: int) -> None:
+        key = id(frame)
+        line = self._last_line.get(key)
+        current = self._snapshot(frame)
+        if line is not None:
+            before = self._seen.get(key, {})
+            for name, digest in current.items():
+                if before.get(name) != digest and len(self.writes) < self.max_writes:
+                    self.writes.append({"fragment": fragment, "line": line, "name": name,
+                                        "fingerprint": digest})
+        self._seen[key] = current
+
+    def trace(self, frame, event, arg):
+        fragment = self._fragment(frame)
+        if fragment is None:
+            return None
+        return self._local
+
+    def _local(self, frame, event, arg):
+        fragment = self._fragment(frame)
+        if event == "line":
+            self._changes(frame, fragment)
+            self._last_line[id(frame)] = frame.f_lineno
+        elif event == "return":
+            self._changes(frame, fragment)
+            if isinstance(arg, np.ndarray) and arg.dtype.kind in "biuf":
+                self._record(fragment, self._last_line.get(id(frame), frame.f_lineno), "<return>", arg)
+            self._seen.pop(id(frame), None)
+            self._last_line.pop(id(frame), None)
+        return self._local
+
+    def __enter__(self):
+        sys.settrace(self.trace)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+        return False

@@ -1,0 +1,100 @@
+"""The zygote: a warm interpreter that forks one child per submission.
+
+Started once per run by the grader with a cleaned environment; it imports numpy and the
+child harness (never the reference solution or the rubric), then waits on a Unix socket.
+Each request carries three file descriptors (the job, the result pipe, the output pipe);
+the zygote forks, the child puts itself in a new session (so the grader can kill its whole
+process group), wires stdout/stderr to the output pipe and runs the harness. The zygote
+reports each child's pid, and later its exit status, back on the socket.
+
+Protocol on the socket (SOCK_SEQPACKET, one JSON object per message).
+  grader -> zygote: {"job": ID} with SCM_RIGHTS fds [job, result, output]
+  zygote -> grader: {"job": ID, "pid": PID} then {"job": ID, "status": WAITSTATUS}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+import numpy  # noqa: F401 - imported once here so every child starts warm
+
+from grader.sandbox import harness
+
+
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) -> None:
+    try:
+        os.setsid()
+        control.close()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(output_fd)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+    except BaseException:  # noqa: BLE001
+        os._exit(5)
+    harness.main(job_fd, result_fd)
+
+
+def serve(control: socket.socket) -> None:
+    pids: dict[int, str] = {}
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ, "control")
+    selector.register(wake_r, selectors.EVENT_READ, "wake")
+
+    def send(message: dict) -> None:
+        control.sendall(json.dumps(message).encode())
+
+    while True:
+        for key, _ in selector.select():
+            if key.data == "wake":
+                os.read(wake_r, 4096)
+                while pids:
+                    try:
+                        pid, status = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if pid == 0:
+                        break
+                    job = pids.pop(pid, None)
+                    if job is not None:
+                        send({"job": job, "status": status})
+                continue
+            data, fds, _, _ = socket.recv_fds(control, 65536, 3)
+            if not data:
+                return  # the grader went away: so do we
+            job = json.loads(data)["job"]
+            job_fd, result_fd, output_fd = fds
+            pid = os.fork()
+            if pid == 0:
+                selector.close()
+                os.close(wake_r)
+                os.close(wake_w)
+                _child(job_fd, result_fd, output_fd, control)
+            for fd in fds:
+                os.close(fd)
+            pids[pid] = job
+            send({"job": job, "pid": pid})
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    try:
+        serve(control)
+    except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Name the wrong step of a student's inverted dropout, one probe at a time.
+
+The method (DESIGN.md §3): condition on the student's own masks and upstream values, rebuild
+each expected intermediate value from them, the correct one and each wrong variant, and
+report the variant that matches. Each step is graded on the student's own upstream values,
+so one mistake is reported once, where it happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import sqrt
+
+import numpy as np
+
+from grader.observations import NOTE, OK, WRONG, CallRecord, Draw, Observation
+from reference.dropout import (APPLY_VARIANTS, CACHE_KEYS, GRADIENT_KEYS, SCALE_VARIANTS,
+                               ProbeInputs, masked, relu, sigmoid)
+
+UNIFORM_DRAWS = {"rand", "random_sample", "random", "ranf", "sample", "uniform",
+                 "Generator.random", "Generator.uniform", "RandomState.rand",
+                 "RandomState.random_sample", "RandomState.uniform", "RandomState.random"}
+GAUSSIAN_DRAWS = {"randn", "standard_normal", "normal", "Generator.standard_normal",
+                  "Generator.normal", "RandomState.randn", "RandomState.standard_normal",
+                  "RandomState.normal"}
+REFERENCE_DRAWS = {"rand", "random_sample", "RandomState.rand", "RandomState.random_sample"}
+# How far (in standard deviations) a keep rate may stray from keep_prob and still be a
+# Bernoulli(keep_prob) mask. With hundreds of entries per mask, 1 - keep_prob is far beyond.
+KEEP_RATE_SIGMAS = 5.0
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+    def close(self, actual, expected) -> bool:
+        if actual is None or expected is None:
+            return False
+        actual, expected = np.asarray(actual), np.asarray(expected)
+        if actual.shape != expected.shape:
+            return False
+        return bool(np.allclose(actual, expected, rtol=self.rtol, atol=self.atol))
+
+
+def _usable(value, shape) -> bool:
+    return value is not None and np.shape(value) == shape and bool(np.all(np.isfinite(value)))
+
+
+def _float(value):
+    """A student's array as float64 (masks often come back as bool or int)."""
+    return None if value is None else np.asarray(value, dtype=np.float64)
+
+
+def _obs(step, verdict=OK, diagnosis=None, value=None, role="", **evidence) -> Observation:
+    return Observation(step=step, verdict=verdict, diagnosis=diagnosis, evidence=evidence,
+                       value=value, role=role)
+
+
+def _named_factor(factor: float, k: float) -> str | None:
+    for name, variant in SCALE_VARIANTS.items():
+        if abs(factor - variant(k)) <= 1e-6 * max(1.0, abs(variant(k))):
+            return name
+    return None
+
+
+# --- masks ------------------------------------------------------------------------------
+def diagnose_mask(step: str, D, shape, k: float, draws: list[Draw]) -> Observation:
+    """Is D a Bernoulli(k) keep-mask of the activation's shape, and how was it drawn?"""
+    if D is None or D.size == 0:
+        return _obs(step, WRONG, "missing", detail="no mask array in the cache")
+    if D.shape != shape:
+        return _obs(step, WRONG, "wrong_shape", value=D, shape=D.shape, expected_shape=shape)
+    if not np.isin(D, (0, 1)).all():
+        source = _matching_draw(D, draws, lambda u: u)
+        how = f"the raw values of np.random.{source.function}" if source else "values other than 0 and 1"
+        return _obs(step, WRONG, "not_binary", value=D, detail=how)
+    kept = D.astype(bool)
+    if kept.all():
+        return _obs(step, WRONG, "missing", value=D, detail="every unit is kept")
+    rate = float(kept.mean())
+    evidence = {"keep_rate": rate, "keep_prob": k, "entries": D.size}
+    for draw in draws:
+        verdict = _explain_by_draw(step, kept, draw, k, evidence)
+        if verdict is not None:
+            verdict.value = D
+            return verdict
+    # No recorded draw explains the mask: judge it by its keep rate alone.
+    sigma = sqrt(k * (1 - k) / D.size)
+    if abs(rate - k) <= KEEP_RATE_SIGMAS * sigma:
+        return _obs(step, NOTE, "different_stream", value=D,
+                    detail="drawn in a way the grader did not record", **evidence)
+    if abs(rate - (1 - k)) <= KEEP_RATE_SIGMAS * sigma:
+        return _obs(step, WRONG, "threshold_reversed", value=D, **evidence)
+    return _obs(step, WRONG, "keep_rate", value=D, **evidence)
+
+
+def _matching_draw(values, draws, transform) -> Draw | None:
+    for draw in draws:
+        if draw.values is not None and draw.values.size == values.size:
+            if np.array_equal(transform(draw.values.reshape(values.shape)), values):
+                return draw
+    return None
+
+
+def _explain_by_draw(step, kept, draw: Draw, k, evidence) -> Observation | None:
+    """If this draw produced the mask, say how; None if it did not."""
+    if draw.values is None or draw.values.size != kept.size:
+        return None
+    u = draw.values.reshape(kept.shape).astype(float)
+    name = draw.function
+    source = dict(evidence, draw=f"np.random.{name}({draw.arguments})")
+    if np.array_equal(u.astype(bool), kept) and np.isin(u, (0, 1)).all():
+        # binomial / choice: the draw is the mask itself; judge by its keep rate.
+        sigma = sqrt(evidence["keep_prob"] * (1 - evidence["keep_prob"]) / kept.size)
+        if abs(evidence["keep_rate"] - k) <= KEEP_RATE_SIGMAS * sigma:
+            return _obs(step, NOTE, "different_stream", detail=f"a 0/1 draw from {name}", **source)
+        if abs(evidence["keep_rate"] - (1 - k)) <= KEEP_RATE_SIGMAS * sigma:
+            return _obs(step, WRONG, "threshold_reversed", **source)
+        return _obs(step, WRONG, "keep_rate", **source)
+    kept_values, dropped_values = u[kept], u[~kept]
+    below = kept_values.max() < dropped_values.min()  # kept <=> u < threshold
+    above = kept_values.min() > dropped_values.max()  # kept <=> u > threshold
+    if not (below or above):
+        return None
+    if name in GAUSSIAN_DRAWS:
+        return _obs(step, WRONG, "gaussian", **source)
+    low, high = ((kept_values.max(), dropped_values.min()) if below
+                 else (dropped_values.max(), kept_values.min()))
+    if below and low < k <= high:
+        if name in REFERENCE_DRAWS:
+            return _obs(step, OK, None, **source)
+        return _obs(step, NOTE, "different_stream", detail=f"rand-like draw from {name}", **source)
+    if above and low <= 1 - k < high:
+        return _obs(step, NOTE, "different_stream", detail="kept where the draw exceeds 1 - keep_prob", **source)
+    if (above and low <= k < high) or (below and low < 1 - k <= high):
+        return _obs(step, WRONG, "threshold_reversed", **source)
+    threshold = round(float((low + high) / 2), 3)
+    return _obs(step, WRONG, "hardcoded_keep_prob", threshold=threshold, **source)
+
+
+# --- the dropout result of one layer -------------------------------------------------------
+def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance):
+    """Which (apply, scale) variant turns the pre-dropout activation into `value`?
+    Returns (apply, scale, factor) or None when no variant explains it."""
+    for apply in APPLY_VARIANTS:
+        base = masked(pre, apply, own_mask, other_mask)
+        if base is None or base.shape != np.shape(value):
+            continue
+        for scale, factor in SCALE_VARIANTS.items():
+            if tol.close(value, base * factor(k)):
+                return apply, scale, factor(k)
+    for apply in APPLY_VARIANTS:  # a constant factor that is none of the named ones
+        base = masked(pre, apply, own_mask, other_mask)
+        if base is None or base.shape != np.shape(value):
+            continue
+        nonzero = np.abs(base) > 1e-12
+        if not nonzero.any():
+            continue
+        factor = float(np.median(value[nonzero] / base[nonzero]))
+        if factor != 0 and tol.close(value, base * factor):
+            return apply, "hardcoded_keep_prob", factor
+    return None
+
+
+def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k, tol, role):
+    """The apply and scale observations of one layer, from the value that flowed on."""
+    fit = fit_dropout(value, pre, own_mask, other_mask, k, tol)
+    mask_missing = mask_obs.diagnosis == "missing"
+    if fit is None:
+        return [_obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
+                     detail="the layer's values match no form of mask times a constant"),
+                _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
+    apply, scale, factor = fit
+    if apply == "ok" or (apply == "missing" and mask_missing):
+        apply_obs = _obs(f"{prefix}.apply", role=role)
+        if mask_missing:
+            apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
+                             detail="there is no mask to apply")
+    else:
+        apply_obs = _obs(f"{prefix}.apply", WRONG, apply, value=value, role=role)
+    kept = value[np.abs(value) > 1e-12]
+    evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
+                    ratio=round(factor * k, 4) if factor else 0.0, kept_entries=int(kept.size))
+    if scale == "ok":
+        scale_obs = _obs(f"{prefix}.scale", role=role, **evidence)
+    else:
+        scale_obs = _obs(f"{prefix}.scale", WRONG, scale, value=value, role=role, **evidence)
+    return [apply_obs, scale_obs]
+
+
+# --- forward ------------------------------------------------------------------------------
+def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
+    k, X, P = probe.keep_prob, probe.X, probe.parameters
+    role = "forward"
+    values = call.values  # "0" is A3, "1.i" the i-th cache entry
+    cache = [_float(values.get(f"1.{i}")) for i in range(len(CACHE_KEYS))]
+    named = dict(zip(CACHE_KEYS, cache))
+    observations: list[Observation] = []
+    items = call.shape_of_return.get("items") or [{}, {}]
+    cache_shape = items[1] if len(items) > 1 else {}
+    if cache_shape.get("type") not in ("tuple", "list") or cache_shape.get("length") != len(CACHE_KEYS):
+        what = (f"it has {cache_shape.get('length')} entries" if "length" in cache_shape
+                else f"it is a {cache_shape.get('type')}")
+        return [_obs("forward.cache", WRONG, "malformed", role=role,
+                     detail=f"{what}, not the {len(CACHE_KEYS)} entries ({', '.join(CACHE_KEYS)})")]
+    needed = ("Z1", "A1", "Z2", "A2", "Z3")
+    absent = [name for name in needed if named[name] is None]
+    if absent:
+        return [_obs("forward.cache", WRONG, "malformed", role=role,
+                     detail=f"cache entries {', '.join(absent)} are not arrays")]
+    cache_problems = [name for name in ("W1", "b1", "W2", "b2", "W3", "b3")
+                      if not tol.close(named[name], P[name])]
+
+    # Layer by layer, each on the student's own upstream values.
+    z_expected = P["W1"] @ X + P["b1"]
+    if not tol.close(named["Z1"], z_expected):
+        cache_problems.append("Z1")
+    Z = named["Z1"] if _usable(named["Z1"], z_expected.shape) else z_expected
+    masks = {1: named["D1"], 2: named["D2"]}
+    for n in (1, 2):
+        W_next, b_next = P[f"W{n + 1}"], P[f"b{n + 1}"]
+        prefix = f"forward.layer{n}"
+        pre = relu(Z)
+        mask = masks[n]
+        mask_obs = diagnose_mask(f"{prefix}.mask", mask, pre.shape, k, call.draws)
+        mask_obs.role = role
+        observations.append(mask_obs)
+        own = mask if mask is not None and mask_obs.diagnosis != "missing" else None
+        other = masks[3 - n]
+        cached = named[f"A{n}"]
+        z_next_student = named[f"Z{n + 1}"]
+        z_next_shape = (W_next.shape[0], X.shape[1])
+        # What actually flowed into the next layer? Normally the cached A; if the cache holds
+        # the pre-dropout activation but the next layer saw a dropout result, the latter.
+        flowed = cached
+        if (tol.close(cached, pre) and z_next_student is not None
+                and not tol.close(z_next_student, W_next @ cached + b_next)):
+            for candidate in _dropout_candidates(pre, own, other, k):
+                if tol.close(z_next_student, W_next @ candidate + b_next):
+                    flowed = candidate
+                    observations.append(_obs("forward.cache", WRONG, "stale_activation",
+                                             value=cached, role=role, layer=n))
+                    break
+        observations += _dropout_observations(prefix, np.asarray(flowed, dtype=float), pre,
+                                              mask_obs, own, other, k, tol, role)
+        # propagate: the next layer must be computed from the dropout result.
+        expected_next = W_next @ flowed + b_next
+        if tol.close(z_next_student, expected_next):
+            observations.append(_obs(f"{prefix}.propagate", role=role))
+        elif tol.close(z_next_student, W_next @ pre + b_next):
+            observations.append(_obs(f"{prefix}.propagate", WRONG, "stale",
+                                     value=z_next_student, role=role, layer=n))
+        else:
+            observations.append(_obs(f"{prefix}.propagate", WRONG, "wrong_value",
+                                     value=z_next_student, role=role, layer=n))
+        Z = z_next_student if _usable(z_next_student, z_next_shape) else expected_next
+
+    # Output layer: sigmoid of Z3, with no dropout.
+    A3 = _float(values.get("0"))
+    expected = sigmoid(Z)
+    if tol.close(A3, expected):
+        observations.append(_obs("forward.output", role=role))
+    elif A3 is not None and A3.shape == expected.shape and _looks_dropped_out(A3, expected, k, tol):
+        observations.append(_obs("forward.output", WRONG, "dropout_applied", value=A3, role=role))
+    else:
+        observations.append(_obs("forward.output", WRONG, "wrong_value", value=A3, role=role))
+
+    if cache_problems and not any(o.step == "forward.cache" for o in observations):
+        observations.append(_obs("forward.cache", WRONG, "wrong_value", role=role,
+                                 detail=", ".join(cache_problems)))
+    elif not any(o.step == "forward.cache" for o in observations):
+        observations.append(_obs("forward.cache", role=role))
+    return observations
+
+
+def _dropout_candidates(pre, own, other, k):
+    for apply in APPLY_VARIANTS:
+        base = masked(pre, apply, own, other)
+        if base is None or base.shape != pre.shape or apply == "missing":
+            continue
+        for factor in SCALE_VARIANTS.values():
+            yield base * factor(k)
+
+
+def _looks_dropped_out(actual, expected, k, tol) -> bool:
+    """Output values that are the sigmoid scaled by a dropout factor, or with units zeroed."""
+    if any(tol.close(actual, expected * f(k)) for f in SCALE_VARIANTS.values()):
+        return True
+    zeroed = np.isclose(actual, 0) & ~np.isclose(expected, 0)
+    kept = ~zeroed
+    if zeroed.any() and kept.any():
+        ratio = actual[kept] / expected[kept]
+        return bool(np.allclose(ratio, ratio[0], rtol=1e-6))
+    return False
+
+
+# --- backward -----------------------------------------------------------------------------
+def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
+    k, X, Y = probe.keep_prob, probe.X, probe.Y
+    role = "backward"
+    Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3 = probe.cache
+    m = X.shape[1]
+    grads = {key: _float(value) for key, value in call.values.items()}
+    observations: list[Observation] = []
+    wrong_gradients: list[tuple[str, np.ndarray]] = []
+
+    def used(key, expected):
+        """The student's value if usable (error carried forward), else the expected one."""
+        value = grads.get(key)
+        return value if _usable(value, expected.shape) else expected
+
+    def check(key, *expected_forms):
+        value = grads.get(key)
+        if not any(tol.close(value, form) for form in expected_forms):
+            wrong_gradients.append((key, value))
+        return used(key, expected_forms[0])
+
+    # Output layer: dZ3 = A3 - Y, no dropout.
+    dZ3_expected = A3 - Y
+    dZ3 = grads.get("dZ3")
+    if tol.close(dZ3, dZ3_expected):
+        observations.append(_obs("backward.output", role=role))
+    elif dZ3 is not None and dZ3.shape == dZ3_expected.shape and _looks_dropped_out(dZ3, dZ3_expected, k, tol):
+        observations.append(_obs("backward.output", WRONG, "dropout_applied", value=dZ3, role=role))
+    else:
+        observations.append(_obs("backward.output", role=role))
+        wrong_gradients.append(("dZ3", dZ3))
+    dZ3 = used("dZ3", dZ3_expected)
+    check("dW3", dZ3 @ A2.T / m)
+    check("db3", dZ3.sum(axis=1, keepdims=True) / m)
+
+    dZ_upper, W_upper = dZ3, W3
+    for n, D, D_other, A, A_prev, Z in ((2, D2, D1, A2, A1, Z2), (1, D1, D2, A1, X, Z1)):
+        prefix = f"backward.layer{n}"
+        raw = W_upper.T @ dZ_upper
+        value = grads.get(f"dA{n}")
+        if not _usable(value, raw.shape):
+            observations += [_obs(f"{prefix}.mask", NOTE, "not_assessed", role=role,
+                                  detail=f"dA{n} is not an array of shape {raw.shape}"),
+                             _obs(f"{prefix}.scale", NOTE, "not_assessed", role=role,
+                                  detail=f"dA{n} is not an array of shape {raw.shape}")]
+            wrong_gradients.append((f"dA{n}", value))
+            dA = raw * D / k
+        else:
+            observations += _backward_layer(prefix, value, raw, D, D_other, k, tol, call.draws, role)
+            dA = value
+        dZ = check(f"dZ{n}", dA * (A > 0), dA * (Z > 0))
+        check(f"dW{n}", dZ @ A_prev.T / m)
+        check(f"db{n}", dZ.sum(axis=1, keepdims=True) / m)
+        dZ_upper, W_upper = dZ, W2  # layer 1's dA comes through W2
+
+    if wrong_gradients:
+        key, value = wrong_gradients[0]
+        observations.append(_obs("backward.gradients", WRONG, "wrong", value=value, role=role,
+                                 key=key, keys=", ".join(k_ for k_, _ in wrong_gradients)))
+    else:
+        observations.append(_obs("backward.gradients", role=role))
+    return observations
+
+
+def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws, role):
+    fit = fit_dropout(value, raw, D, D_other, k, tol)
+    if fit is not None:
+        apply, scale, factor = fit
+        mask_obs = (_obs(f"{prefix}.mask", role=role) if apply == "ok"
+                    else _obs(f"{prefix}.mask", WRONG, apply, value=value, role=role))
+    else:
+        # A mask that is neither the cached one nor the other layer's: drawn afresh?
+        kept = np.abs(value) > 1e-12
+        fresh = kept.astype(float)
+        refit = fit_dropout(value, raw, fresh, None, k, tol)
+        if refit is None or refit[0] != "ok" or not draws:
+            return [_obs(f"{prefix}.mask", NOTE, "not_assessed", role=role,
+                         detail="dA matches no form of mask times a constant"),
+                    _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
+        _, scale, factor = refit
+        mask_obs = _obs(f"{prefix}.mask", WRONG, "regenerated", value=value, role=role,
+                        draw=f"np.random.{draws[0].function}({draws[0].arguments})")
+    evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
+                    ratio=round(factor * k, 4))
+    scale_obs = (_obs(f"{prefix}.scale", role=role, **evidence) if scale == "ok"
+                 else _obs(f"{prefix}.scale", WRONG, scale, value=value, role=role, **evidence))
+    return [mask_obs, scale_obs]
+
+
+def diagnose(role: str, probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
+    if role == "forward":
+        return diagnose_forward(probe, call, tol)
+    return diagnose_backward(probe, call, tol)

@@ -1,0 +1,17 @@
+"""Grader's stand-in for the course's reg_utils module: the activations graded code uses."""
+import numpy as np
+
+from _standin import missing_attribute
+
+__all__ = ["sigmoid", "relu"]
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def relu(x):
+    return np.maximum(0, x)
+
+
+__getattr__ = missing_attribute(__name__)
