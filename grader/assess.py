@@ -66,8 +66,8 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
                else f"exited with code {run.exit_code}")
         detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
         empty.outcome = Observation(step, WRONG, "error", dict(
-            facts, error=f"no result: {detail} ({how}); does the code exit, crash or write to "
-                         "file descriptors it does not own?", probe="-", keep_prob="-"), role=role)
+            facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
+                         "file descriptors it does not own?"), role=role)
         return empty
     role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK, role=role))
     role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
@@ -128,14 +128,13 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
             if kind == "MemoryError":
                 return Observation(step, WRONG, "memory", dict(
                     evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), role=run.role, value=where)
-            if where:
-                text += f" (cell {where[0]}, line {where[1]})"
+            text = f"raised {text} on probe {call.probe} (keep_prob={evidence['keep_prob']})"
             return Observation(step, WRONG, "error", dict(evidence, error=text), role=run.role, value=where)
         if call.status != "returned":
-            return Observation(step, WRONG, "error", dict(evidence, error=f"the call did not complete ({call.status})"),
+            return Observation(step, WRONG, "error", dict(evidence, error=f"did not complete ({call.status})"),
                                role=run.role)
         if call.shape_of_return.get("type") == "None":
-            diagnosis = "not_implemented" if function.template_untouched or _returns_nothing(function, extraction) else "bad_return"
+            diagnosis = "not_implemented" if function.template_untouched else "bad_return"
             return Observation(step, WRONG, diagnosis, dict(
                 evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]), role=run.role)
         problem = rubric.assignment.check_return(run.role, call.shape_of_return)
@@ -155,11 +154,6 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
         first.evidence["also"] = [n for n in notes[1:]]
         return first
     return Observation(step, OK, role=run.role)
-
-
-def _returns_nothing(function: GradedFunction, extraction: Extraction) -> bool:
-    source = extraction.fragments[function.fragment].source
-    return not re.search(r"^\s*return\s+\S", source, re.MULTILINE)
 
 
 def _error_location(error: dict, extraction: Extraction) -> tuple[int, int] | None:

@@ -116,9 +116,9 @@ class Grader:
             problem = extraction.syntax_errors.get(role)
             if problem is not None:
                 outcome = Observation(function_step, WRONG, "error", {
-                    "function": name, "probe": "-", "keep_prob": "-",
-                    "error": f"{problem.message} (cell {problem.cell}, line {problem.line}): the cell "
-                             "that defines it cannot be parsed"}, value=(problem.cell, problem.line))
+                    "function": name,
+                    "error": f"cannot be read: its cell does not parse ({problem.message}, "
+                             f"cell {problem.cell}, line {problem.line})"}, value=(problem.cell, problem.line))
             else:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)
@@ -127,8 +127,8 @@ class Grader:
             child = self.sandbox.run(job)
         except SandboxError as error:
             outcome = Observation(function_step, WRONG, "error", {
-                "function": name, "probe": "-", "keep_prob": "-",
-                "error": f"the grader's sandbox failed ({error}); grade this notebook again"})
+                "function": name,
+                "error": f"could not be run: the grader's sandbox failed ({error}); grade this notebook again"})
             return self._unassessed(role, outcome, steps, extraction, function)
         if child.output:
             output.append(child.output + ("\n[output truncated]\n" if child.output_truncated else ""))

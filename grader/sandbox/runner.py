@@ -197,6 +197,11 @@ class Sandbox:
 
     def close(self) -> None:
         try:
+            # shutdown, not just close: it wakes the reply reader and tells the zygote to exit.
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self._socket.close()
         finally:
             try:
