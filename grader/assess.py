@@ -43,18 +43,19 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
     facts = {"function": function.name, "arguments": rubric.assignment.ARGUMENTS[role]}
     limits = rubric.spec.limits
     empty = RoleRun(role, function, [], [], [], Observation(step, OK))
-    if run.timed_out or run.signal in (signal.SIGXCPU, signal.SIGKILL):
+    if run.result_too_large:
+        empty.outcome = Observation(step, WRONG, "bad_return", dict(
+            facts, detail=f"more than {limits.result_mb} MB of data",
+            expected=rubric.assignment.RETURNS[role]), role=role)
+        return empty
+    cpu_limit = run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and not run.killed_by_grader)
+    if run.timed_out or cpu_limit:
         limit = (f"{limits.wall_seconds:g} s" if run.timed_out else f"{limits.cpu_seconds} s of CPU time")
         empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit),
                                     role=role)
         return empty
     if run.exit_code == 3:
         empty.outcome = Observation(step, WRONG, "memory", dict(facts, limit=f"{limits.memory_mb} MB"), role=role)
-        return empty
-    if run.result_too_large:
-        empty.outcome = Observation(step, WRONG, "bad_return", dict(
-            facts, detail=f"more than {limits.result_mb} MB of data",
-            expected=rubric.assignment.RETURNS[role]), role=role)
         return empty
     try:
         header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)

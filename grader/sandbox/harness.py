@@ -189,4 +189,9 @@ def main(job_fd: int, result_fd: int) -> None:
     except BaseException:  # noqa: BLE001 - whatever happened, the parent reads the exit code
         code = 4
     finally:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()  # what the student printed, before os._exit skips it
+            except BaseException:  # noqa: BLE001
+                pass
         os._exit(code)

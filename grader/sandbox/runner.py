@@ -45,6 +45,7 @@ class ChildRun:
     result_too_large: bool = False
     exit_code: int | None = None  # exit code, or None when killed by a signal
     signal: int | None = None
+    killed_by_grader: bool = False  # the grader killed it (time or size limit) before it ended
     wall_seconds: float = 0.0
 
 
@@ -181,6 +182,11 @@ class Sandbox:
                 else:
                     run.output_truncated = True  # keep draining so the child is not blocked
         selector.close()
+        if not (run.timed_out or run.result_too_large):
+            # Both pipes are closed: the child is exiting. Let it, so a clean exit is not
+            # mistaken for a kill; then take down anything it left behind.
+            pending.ended.wait(max(0.0, min(2.0, deadline - time.monotonic())))
+        run.killed_by_grader = not pending.ended.is_set()
         _kill_group(pending.pid)
         if not pending.ended.wait(10):
             raise SandboxError(f"the sandbox did not report child {pending.pid} ending")

@@ -1,0 +1,81 @@
+"""Shared fixtures: the rubric, one warm grader for the session, and notebook builders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.pipeline import Grader
+from grader.results import Submission
+from grader.rubric import load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "submissions"
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def rubric():
+    return load_rubric()
+
+
+@pytest.fixture(scope="session")
+def grader(rubric):
+    with Grader(rubric) as warm:
+        yield warm
+
+
+def write_notebook(path: Path, *code: str, markdown: str | None = None) -> Path:
+    cells = ([new_markdown_cell(markdown)] if markdown else []) + [new_code_cell(c) for c in code]
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    """notebook(*code_cells) -> path of a new notebook with those code cells."""
+    counter = iter(range(10_000))
+
+    def make(*code: str, name: str | None = None) -> Path:
+        return write_notebook(tmp_path / f"{name or 'nb%d' % next(counter)}.ipynb", *code)
+
+    return make
+
+
+@pytest.fixture
+def grade_cells(grader, notebook):
+    """grade_cells(*code_cells) -> SubmissionResult, through the full pipeline."""
+
+    def run(*code: str):
+        path = notebook(*code)
+        return grader.grade(Submission(path.stem, str(path)))
+
+    return run
+
+
+def non_ok(result) -> dict[str, str]:
+    """step -> diagnosis for every finding that is not plain ok (not_assessed left out)."""
+    return {f.step: f.diagnosis for f in result.findings
+            if f.verdict != "ok" and f.diagnosis != "not_assessed"}
+
+
+def expected_examples() -> dict:
+    return json.loads((SUBMISSIONS / "expected.json").read_text())
+
+
+def load_examples_module():
+    """scripts/make_submissions.py, whose code builders the tests reuse."""
+    import importlib.util
+    import sys
+
+    if "make_submissions" in sys.modules:
+        return sys.modules["make_submissions"]
+    spec = importlib.util.spec_from_file_location("make_submissions", ROOT / "scripts" / "make_submissions.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_submissions"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
