@@ -34,11 +34,17 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def step_words(step: str, diagnosis: str | None) -> str:
+    """`forward.layer1.scale` + `missing` -> `forward L1 scale: missing`."""
+    words = re.sub(r"layer(\d)", r"L\1", step).replace(".", " ")
+    return f"{words}: {(diagnosis or 'ok').replace('_', ' ')}"
+
+
 def describe_wrong(result: SubmissionResult) -> str:
     """The wrong steps in words, for one row of the class table."""
     if result.status != GRADED:
         return f"ungradable: {result.findings[0].message}" if result.findings else "ungradable"
-    words = [f"{f.step} ({(f.diagnosis or '').replace('_', ' ')})" for f in result.wrong]
+    words = [step_words(f.step, f.diagnosis) for f in result.wrong]
     return "; ".join(words) if words else "all steps right"
 
 

@@ -139,9 +139,12 @@ class LineTracer:
     (new object, or same array with new contents) and when a function returns a value.
     """
 
-    def __init__(self, max_writes: int = 20_000):
+    def __init__(self, max_writes: int = 20_000, max_events: int = 50_000):
         self.writes: list[dict[str, Any]] = []
         self.max_writes = max_writes
+        # Tracing costs a snapshot per line; a student's Python loop must not turn that into
+        # a timeout. Past this many line events the call runs on untraced.
+        self.events_left = max_events
         self._seen: dict[int, dict[str, str]] = {}
         self._last_line: dict[int, int] = {}
 
@@ -178,11 +181,14 @@ class LineTracer:
 
     def trace(self, frame, event, arg):
         fragment = self._fragment(frame)
-        if fragment is None:
+        if fragment is None or self.events_left <= 0:
             return None
         return self._local
 
     def _local(self, frame, event, arg):
+        self.events_left -= 1
+        if self.events_left <= 0:
+            return None
         fragment = self._fragment(frame)
         if event == "line":
             self._changes(frame, fragment)
