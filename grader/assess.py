@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.extract import Extraction, GradedFunction
-from grader.observations import NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint
+from grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
+                                 same_summary, summary)
 from grader.results import Finding
 from grader.rubric import LoadedRubric
 from grader.sandbox.protocol import ProtocolError, unpack
@@ -33,6 +34,13 @@ class RoleRun:
     load_failures: list[dict]
     numpy_compat: list[str]
     outcome: Observation  # the `<role>.function` step
+    output: str = ""  # what the student's code printed (capped)
+
+    @property
+    def assessable(self) -> list[CallRecord]:
+        """Calls that returned: when the function raised on some probes only (a swapped mask
+        breaks on unequal widths), the others still show which step is wrong."""
+        return [c for c in self.calls if c.status == "returned"]
 
 
 def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: LoadedRubric,
@@ -42,7 +50,8 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
     step = f"{role}.function"
     facts = {"function": function.name, "arguments": rubric.assignment.ARGUMENTS[role]}
     limits = rubric.spec.limits
-    empty = RoleRun(role, function, [], [], [], Observation(step, OK))
+    output = run.output + ("\n[output truncated]\n" if run.output_truncated else "")
+    empty = RoleRun(role, function, [], [], [], Observation(step, OK), output)
     if run.result_too_large:
         empty.outcome = Observation(step, WRONG, "bad_return", dict(
             facts, detail=f"more than {limits.result_mb} MB of data",
@@ -70,7 +79,7 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
                          "file descriptors it does not own?"), role=role)
         return empty
-    role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK, role=role))
+    role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK, role=role), output)
     role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
     return role_run
 
@@ -97,7 +106,8 @@ def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
     draws = [Draw(str(d.get("function", "?"))[:60], str(d.get("arguments", ""))[:200],
                   arrays.get(d["values"]) if isinstance(d.get("values"), str) else None)
              for d in data.get("draws", [])[:1000] if isinstance(d, dict)]
-    writes = [Write(int(w["fragment"]), int(w["line"]), str(w["name"])[:80], str(w["fingerprint"]))
+    writes = [Write(int(w["fragment"]), int(w["line"]), str(w["name"])[:80], str(w["fingerprint"]),
+                    tuple(float(x) for x in w.get("summary", ())[:4]))
               for w in data.get("writes", []) if isinstance(w, dict)]
     error = data.get("error")
     return CallRecord(role=str(data["role"]), probe=str(data["probe"]), status=str(data["status"]),
@@ -109,6 +119,7 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
     step = f"{run.role}.function"
     function = run.function
     probes = {p.id: p for p in rubric.spec.probes}
+    first_error: Observation | None = None
     for call in run.calls:
         probe = probes.get(call.probe)
         evidence = dict(facts, probe=call.probe, keep_prob=probe.keep_prob if probe else "?")
@@ -130,7 +141,9 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
                 return Observation(step, WRONG, "memory", dict(
                     evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), role=run.role, value=where)
             text = f"raised {text} on probe {call.probe} (keep_prob={evidence['keep_prob']})"
-            return Observation(step, WRONG, "error", dict(evidence, error=text), role=run.role, value=where)
+            first_error = first_error or Observation(step, WRONG, "error", dict(evidence, error=text),
+                                                     role=run.role, value=where)
+            continue
         if call.status != "returned":
             return Observation(step, WRONG, "error", dict(evidence, error=f"did not complete ({call.status})"),
                                role=run.role)
@@ -142,6 +155,8 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
         if problem:
             return Observation(step, WRONG, "bad_return", dict(
                 evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]), role=run.role)
+    if first_error is not None:
+        return first_error
     notes = []
     if run.numpy_compat:
         notes.append(Observation(step, NOTE, "numpy_compat", dict(
@@ -212,13 +227,16 @@ def locate(obs: Observation, call: CallRecord | None, extraction: Extraction,
         return obs.value
     if obs.verdict == WRONG and obs.value is not None and call is not None:
         try:
-            wanted = fingerprint(obs.value)
+            wanted, approximately = fingerprint(obs.value), summary(obs.value)
         except (TypeError, ValueError):
-            wanted = None
-        for write in call.writes:
-            if write.fingerprint == wanted and 0 <= write.fragment < len(extraction.fragments):
-                fragment = extraction.fragments[write.fragment]
-                return fragment.cell, fragment.cell_line(write.line)
+            wanted, approximately = None, ()
+        valid = [w for w in call.writes if 0 <= w.fragment < len(extraction.fragments)]
+        # The exact array first; else one equal up to rounding (a value the grader rebuilt).
+        write = (next((w for w in valid if w.fingerprint == wanted), None)
+                 or next((w for w in valid if same_summary(w.summary, approximately)), None))
+        if write is not None:
+            fragment = extraction.fragments[write.fragment]
+            return fragment.cell, fragment.cell_line(write.line)
     if function is not None and obs.verdict == WRONG:
         return function.cell, function.line
     return None, None

@@ -25,11 +25,14 @@ class Draw:
 
 @dataclass(frozen=True)
 class Write:
-    """A traced assignment: at (fragment, line) a value with this fingerprint was produced."""
+    """A traced assignment: at (fragment, line) a value with this fingerprint was produced.
+    `summary` (size, nonzero count, sum, sum of absolute values) lets the grader find a value
+    it rebuilt itself, equal up to rounding, where the exact fingerprint cannot."""
     fragment: int
     line: int
     name: str
     fingerprint: str
+    summary: tuple[float, ...] = ()
 
 
 @dataclass
@@ -56,6 +59,17 @@ class Observation:
     evidence: dict[str, Any] = field(default_factory=dict)
     value: np.ndarray | None = None
     role: str = ""
+
+
+def summary(value) -> tuple[float, ...]:
+    array = np.asarray(value, dtype=np.float64)
+    return (float(array.size), float(np.count_nonzero(array)), float(array.sum()), float(np.abs(array).sum()))
+
+
+def same_summary(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    if len(a) != 4 or len(b) != 4 or a[0] != b[0] or a[1] != b[1]:
+        return False
+    return all(abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y)) for x, y in zip(a[2:], b[2:]))
 
 
 def fingerprint(value) -> str:

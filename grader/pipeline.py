@@ -122,20 +122,24 @@ class Grader:
             else:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)
-        job = self._job(role, extraction)
         try:
-            child = self.sandbox.run(job)
+            run = self.run_function(role, extraction)
         except SandboxError as error:
             outcome = Observation(function_step, WRONG, "error", {
                 "function": name,
                 "error": f"could not be run: the grader's sandbox failed ({error}); grade this notebook again"})
             return self._unassessed(role, outcome, steps, extraction, function)
-        if child.output:
-            output.append(child.output + ("\n[output truncated]\n" if child.output_truncated else ""))
-        run = decode_run(role, function, child, self.rubric, extraction)
-        if run.outcome.verdict == WRONG:
+        if run.output:
+            output.append(run.output)
+        if run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable):
             return self._unassessed(role, run.outcome, steps, extraction, function)
         return self._assess(run, steps, extraction)
+
+    def run_function(self, role: str, extraction: Extraction) -> RoleRun:
+        """Run one extracted function on every probe in a sandboxed child and check what came
+        back (raises SandboxError if the sandbox itself fails)."""
+        child = self.sandbox.run(self._job(role, extraction))
+        return decode_run(role, extraction.functions[role], child, self.rubric, extraction)
 
     def _job(self, role: str, extraction: Extraction) -> bytes:
         function = self.rubric.spec.functions[role]
@@ -158,7 +162,7 @@ class Grader:
     def _assess(self, run: RoleRun, steps: list[str], extraction: Extraction) -> list[Finding]:
         probes = {p.id: p for p in self.probes}
         per_probe = []
-        for call in run.calls:
+        for call in run.assessable:
             probe = probes[call.probe]
             observations = self.rubric.assignment.diagnose(run.role, probe.inputs, call, self.rubric.spec.tolerance)
             per_probe.append((call, observations))

@@ -177,7 +177,7 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 PLACEHOLDERS = frozenset({
     "layer", "keep_prob", "probe", "keep_rate", "entries", "draw", "threshold", "shape",
     "expected_shape", "detail", "factor", "divisor", "ratio", "kept_entries", "key", "keys",
-    "function", "arguments", "error", "limit", "expected", "count", "cells",
+    "function", "arguments", "error", "limit", "expected", "count", "cells", "dropped_nonzero",
 })
 
 # How each function is called: positional arguments built from a probe's inputs.
@@ -195,15 +195,23 @@ def check_return(role: str, returned: dict) -> str | None:
     kind = returned.get("type")
     if role == "forward":
         if kind not in ("tuple", "list") or returned.get("length") != 2:
-            length = f" of length {returned.get('length')}" if "length" in returned else ""
-            return f"a {kind}{length}"
+            return _describe(returned)
         return None
     if kind != "dict":
-        return f"a {kind}"
+        return _describe(returned)
     missing = [k for k in GRADIENT_KEYS if k not in returned.get("keys", {})]
     if missing:
         return f"a dict without the keys {', '.join(missing)}"
     return None
+
+
+def _describe(returned: dict) -> str:
+    kind = returned.get("type")
+    if kind == "array":
+        return f"an array of shape {tuple(returned.get('shape', ()))}"
+    if "length" in returned:
+        return f"a {kind} of {returned['length']} items"
+    return f"a {kind}"
 
 
 def call_arguments(role: str, probe: ProbeInputs) -> list:

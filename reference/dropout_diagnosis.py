@@ -140,16 +140,20 @@ def _explain_by_draw(step, kept, draw: Draw, k, evidence) -> Observation | None:
 
 
 # --- the dropout result of one layer -------------------------------------------------------
-def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance):
-    """Which (apply, scale) variant turns the pre-dropout activation into `value`?
-    Returns (apply, scale, factor) or None when no variant explains it."""
+def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance) -> list[tuple[str, str, float]]:
+    """Every (apply, scale, factor) variant that turns the pre-dropout activation into
+    `value`. Usually one; none when no variant explains it; several when this probe cannot
+    tell them apart (the caller then says so instead of picking one)."""
+    matches = []
     for apply in APPLY_VARIANTS:
         base = masked(pre, apply, own_mask, other_mask)
         if base is None or base.shape != np.shape(value):
             continue
         for scale, factor in SCALE_VARIANTS.items():
             if tol.close(value, base * factor(k)):
-                return apply, scale, factor(k)
+                matches.append((apply, scale, factor(k)))
+    if matches:
+        return matches
     for apply in APPLY_VARIANTS:  # a constant factor that is none of the named ones
         base = masked(pre, apply, own_mask, other_mask)
         if base is None or base.shape != np.shape(value):
@@ -159,26 +163,38 @@ def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance):
             continue
         factor = float(np.median(value[nonzero] / base[nonzero]))
         if factor != 0 and tol.close(value, base * factor):
-            return apply, "hardcoded_keep_prob", factor
-    return None
+            return [(apply, "hardcoded_keep_prob", factor)]
+    return []
+
+
+def _ambiguous(prefix: str, first: str, second: str, matches, role) -> list[Observation]:
+    both = " and ".join(f"'{a} mask, {s} scale'" for a, s, _ in matches[:2])
+    detail = f"on this probe the values fit both {both}"
+    return [_obs(f"{prefix}.{first}", NOTE, "not_assessed", role=role, detail=detail),
+            _obs(f"{prefix}.{second}", NOTE, "not_assessed", role=role, detail=detail)]
 
 
 def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k, tol, role):
     """The apply and scale observations of one layer, from the value that flowed on."""
-    fit = fit_dropout(value, pre, own_mask, other_mask, k, tol)
+    matches = fit_dropout(value, pre, own_mask, other_mask, k, tol)
     mask_missing = mask_obs.diagnosis == "missing"
-    if fit is None:
+    if not matches:
         return [_obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
                      detail="the layer's values match no form of mask times a constant"),
                 _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
-    apply, scale, factor = fit
+    if len(matches) > 1:
+        return _ambiguous(prefix, "apply", "scale", matches, role)
+    apply, scale, factor = matches[0]
     if apply == "ok" or (apply == "missing" and mask_missing):
         apply_obs = _obs(f"{prefix}.apply", role=role)
         if mask_missing:
             apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
                              detail="there is no mask to apply")
     else:
-        apply_obs = _obs(f"{prefix}.apply", WRONG, apply, value=value, role=role)
+        # Point at the line that applied the wrong mask: the value before it was scaled.
+        shown = value if apply == "missing" else masked(pre, apply, own_mask, other_mask)
+        apply_obs = _obs(f"{prefix}.apply", WRONG, apply, value=shown, role=role,
+                         dropped_nonzero=_dropped_nonzero(value, own_mask))
     kept = value[np.abs(value) > 1e-12]
     evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
                     ratio=round(factor * k, 4) if factor else 0.0, kept_entries=int(kept.size))
@@ -359,23 +375,34 @@ def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> l
     return observations
 
 
+def _dropped_nonzero(value, mask) -> int:
+    """How many entries of units the mask drops still carry a value."""
+    if mask is None or np.shape(mask) != np.shape(value):
+        return 0
+    return int(np.count_nonzero((np.asarray(mask) == 0) & (np.abs(value) > 1e-12)))
+
+
 def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws, role):
-    fit = fit_dropout(value, raw, D, D_other, k, tol)
-    if fit is not None:
-        apply, scale, factor = fit
+    matches = fit_dropout(value, raw, D, D_other, k, tol)
+    if len(matches) > 1:
+        return _ambiguous(prefix, "mask", "scale", matches, role)
+    if matches:
+        apply, scale, factor = matches[0]
+        shown = value if apply == "missing" else masked(raw, apply, D, D_other)
         mask_obs = (_obs(f"{prefix}.mask", role=role) if apply == "ok"
-                    else _obs(f"{prefix}.mask", WRONG, apply, value=value, role=role))
+                    else _obs(f"{prefix}.mask", WRONG, apply, value=shown, role=role,
+                              dropped_nonzero=_dropped_nonzero(value, D)))
     else:
         # A mask that is neither the cached one nor the other layer's: drawn afresh?
         kept = np.abs(value) > 1e-12
         fresh = kept.astype(float)
         refit = fit_dropout(value, raw, fresh, None, k, tol)
-        if refit is None or refit[0] != "ok" or not draws:
+        if len(refit) != 1 or refit[0][0] != "ok" or not draws:
             return [_obs(f"{prefix}.mask", NOTE, "not_assessed", role=role,
                          detail="dA matches no form of mask times a constant"),
                     _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
-        _, scale, factor = refit
-        mask_obs = _obs(f"{prefix}.mask", WRONG, "regenerated", value=value, role=role,
+        _, scale, factor = refit[0]
+        mask_obs = _obs(f"{prefix}.mask", WRONG, "regenerated", value=raw * fresh, role=role,
                         draw=f"np.random.{draws[0].function}({draws[0].arguments})")
     evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
                     ratio=round(factor * k, 4))

@@ -207,3 +207,10 @@ def test_mask_reading_of_draws():
     assert verdict(u < k, []) == ("note", "different_stream")
     assert verdict(u < 1 - k, []) == ("wrong", "threshold_reversed")
     assert verdict(u < 0.45, []) == ("wrong", "keep_rate")
+
+
+def test_swapped_mask_that_breaks_on_unequal_widths_is_still_named(grade_cells):
+    # Real students' swapped masks raise on unequal widths; the equal-width probe still runs.
+    result = grade_code(grade_cells, None, ex.backward(l2=dict(mask="dA2 = dA2 * D1")))
+    assert non_ok(result) == {"backward.function": "error", "backward.layer2.mask": "wrong_mask"}
+    assert "could not be broadcast" in next(f.message for f in result.findings if f.step == "backward.function")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.observations import fingerprint
+from grader.observations import fingerprint, summary
 
 LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn",
           "standard_normal", "normal", "binomial", "choice", "randint", "random_integers",
@@ -145,7 +145,7 @@ class LineTracer:
         # Tracing costs a snapshot per line; a student's Python loop must not turn that into
         # a timeout. Past this many line events the call runs on untraced.
         self.events_left = max_events
-        self._seen: dict[int, dict[str, str]] = {}
+        self._seen: dict[int, dict[str, str]] = {}  # frame -> local name -> fingerprint
         self._last_line: dict[int, int] = {}
 
     @staticmethod
@@ -158,13 +158,13 @@ class LineTracer:
     def _record(self, fragment: int, line: int, name: str, value) -> None:
         if len(self.writes) < self.max_writes:
             self.writes.append({"fragment": fragment, "line": line, "name": name,
-                                "fingerprint": fingerprint(value)})
+                                "fingerprint": fingerprint(value), "summary": summary(value)})
 
-    def _snapshot(self, frame) -> dict[str, str]:
+    def _snapshot(self, frame) -> dict[str, tuple[str, Any]]:
         out = {}
         for name, value in frame.f_locals.items():
             if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000:
-                out[name] = fingerprint(value)
+                out[name] = (fingerprint(value), value)
         return out
 
     def _changes(self, frame, fragment: int) -> None:
@@ -173,11 +173,11 @@ class LineTracer:
         current = self._snapshot(frame)
         if line is not None:
             before = self._seen.get(key, {})
-            for name, digest in current.items():
+            for name, (digest, value) in current.items():
                 if before.get(name) != digest and len(self.writes) < self.max_writes:
                     self.writes.append({"fragment": fragment, "line": line, "name": name,
-                                        "fingerprint": digest})
-        self._seen[key] = current
+                                        "fingerprint": digest, "summary": summary(value)})
+        self._seen[key] = {name: digest for name, (digest, _) in current.items()}
 
     def trace(self, frame, event, arg):
         fragment = self._fragment(frame)
