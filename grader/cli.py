@@ -14,7 +14,7 @@ from grader.discover import DiscoveryError, discover
 from grader.report import results_json, terminal
 from grader.report.files import write_atomic
 from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from grader.sandbox.runner import SandboxError
+from grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="notebooks graded at once (default: the number of cores)")
     parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
                         help="exit with status 1 if any score is below SCORE (for CI)")
+    parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
+                        help="how student code is confined: bwrap (bubblewrap namespaces), process "
+                             "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the closing line")
     parser.add_argument("--version", action="version", version=f"grade {__version__}")
     return parser
@@ -86,9 +89,13 @@ def run(argv: list[str] | None) -> int:
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
     try:
-        with Grader(rubric) as grader:
+        with Grader(rubric, isolation=args.isolation) as grader:
+            isolation, warning = terminal.render_isolation(grader.run_result([]))
+            if warning:
+                print(f"grade: warning: {warning}", file=sys.stderr)
             if not args.quiet:
                 print(terminal.render_seeds(grader.run_result([])), flush=True)
+                print(isolation, flush=True)
             results = list(grader.grade_all(submissions, jobs=args.jobs))
             run_result = grader.run_result(results)
     except SandboxError as error:

@@ -26,7 +26,7 @@ from grader.notebook import NotebookError, read_code_cells
 from grader.observations import NOTE, WRONG, Observation
 from grader.results import GRADED, UNGRADABLE, Finding, RunResult, Submission, SubmissionResult
 from grader.rubric import LoadedRubric
-from grader.sandbox.protocol import encode_value, pack
+from grader.sandbox.protocol import ProtocolError, encode_value, pack, unpack
 from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
@@ -44,14 +44,36 @@ class PreparedProbe:
 
 
 class Grader:
-    def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None):
+    """Grades notebooks against one rubric with one warm sandbox. `isolation` is "auto",
+    "bwrap" or "process" (see grader.sandbox.runner)."""
+
+    def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None, isolation: str = "auto"):
         self.rubric = rubric
         limits = rubric.spec.limits
         self.sandbox = sandbox or Sandbox(SandboxLimits(
             cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
-            memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb))
+            memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb),
+            isolation=isolation, standins=str(rubric.assignment.STANDINS))
         self.probes = [self._prepare(p) for p in rubric.spec.probes]
         self.max_score = sum(step.points for step in rubric.steps.values())
+        self.protections = self._probe_protections()
+
+    def _probe_protections(self) -> list[dict]:
+        """What confines a child on this machine, learnt from one empty job."""
+        header = {"limits": self._limits(), "standins": str(self.rubric.assignment.STANDINS),
+                  "fragments": [], "calls": []}
+        protections = [{"name": "rlimits", "active": True, "detail": "CPU, memory, file size, files, processes"}]
+        if self.sandbox.isolation == "bwrap":
+            protections.append({"name": "bubblewrap", "active": True, "detail": "namespaces, read-only view, no network"})
+        elif self.sandbox.requested == "auto":  # wanted, but this machine cannot do it
+            protections.append({"name": "bubblewrap", "active": False,
+                                "detail": "not installed or no user namespaces here"})
+        try:
+            reply, _ = unpack(self.sandbox.run(pack(header, {})).result)
+            protections += [p for p in reply.get("protections", []) if isinstance(p, dict)]
+        except (SandboxError, ProtocolError) as error:
+            raise SandboxError(f"the sandbox does not start: {error}") from None
+        return protections
 
     def _prepare(self, probe) -> PreparedProbe:
         assignment = self.rubric.assignment
@@ -149,15 +171,18 @@ class Grader:
             arrays.update(probe.arrays[role])
             calls.append({"role": role, "probe": probe.id, "function": function.name,
                           "seed": probe.seed, "args": probe.arguments[role]})
-        limits = self.rubric.spec.limits
         header = {
-            "limits": {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb},
+            "limits": self._limits(),
             "standins": str(self.rubric.assignment.STANDINS),
             "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
             "calls": calls,
             "trace": True,
         }
         return pack(header, arrays)
+
+    def _limits(self) -> dict:
+        limits = self.rubric.spec.limits
+        return {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
 
     def _assess(self, run: RoleRun, steps: list[str], extraction: Extraction) -> list[Finding]:
         probes = {p.id: p for p in self.probes}
@@ -199,7 +224,7 @@ class Grader:
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
         return RunResult(grader_name=GRADER_NAME, grader_version=__version__,
                          rubric_id=self.rubric.id, rubric_sha256=self.rubric.sha256,
-                         seeds=self.seeds, submissions=results)
+                         seeds=self.seeds, submissions=results, protections=self.protections)
 
 
 def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:

@@ -59,3 +59,4 @@ class RunResult:
     rubric_sha256: str
     seeds: dict[str, int]  # probe id -> seed, printed so every run can be reproduced
     submissions: list[SubmissionResult] = field(default_factory=list)
+    protections: list[dict] = field(default_factory=list)  # what confined student code

@@ -9,7 +9,8 @@ from grader.results import RunResult
 
 def results_document(run: RunResult) -> dict:
     return {
-        "grader": {"name": run.grader_name, "version": run.grader_version},
+        "grader": {"name": run.grader_name, "version": run.grader_version,
+                   "protections": run.protections},
         "rubric": {"id": run.rubric_id, "sha256": run.rubric_sha256, "seeds": run.seeds},
         "submissions": [
             {

@@ -53,6 +53,15 @@ def render_seeds(run: RunResult) -> str:
     return f"rubric {run.rubric_id} (sha256 {run.rubric_sha256[:12]}), probe seeds: {seeds}"
 
 
+def render_isolation(run: RunResult) -> tuple[str, str | None]:
+    """One line naming the protections in force, and a warning naming those missing."""
+    active = [p["name"] for p in run.protections if p.get("active")]
+    missing = [f"{p['name']} ({p.get('detail', '')})" for p in run.protections if not p.get("active")]
+    line = "isolation: " + (", ".join(active) or "none")
+    warning = f"running without: {'; '.join(missing)}" if missing else None
+    return line, warning
+
+
 def render_table(run: RunResult, style: Style, width: int = 100) -> str:
     rows = run.submissions
     name_width = min(max([len("student")] + [len(r.student) for r in rows]), 32)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.sandbox.confine import confine, python_paths
 from grader.sandbox.protocol import decode_value, pack, unpack
 from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder
 
@@ -130,10 +131,20 @@ def call_function(function, args, seed: int, recorder: RandomRecorder, trace: bo
     return function(*args), []
 
 
+def make_workdir() -> str:
+    """The child's own folder, named by its pid so the grader can remove it afterwards."""
+    path = os.path.join(os.getcwd(), f"job-{os.getpid()}")
+    os.mkdir(path, 0o700)
+    os.chdir(path)
+    return path
+
+
 def run(job_blob: bytes) -> bytes:
     header, arrays = unpack(job_blob)
     set_limits(header["limits"])
+    workdir = make_workdir()
     confine_imports(header["standins"])
+    protections = confine(python_paths() + [header["standins"]], workdir)
     compat = NumpyCompat()
     compat.install()
     recorder = RandomRecorder()
@@ -168,7 +179,8 @@ def run(job_blob: bytes) -> bytes:
             if values is not None:
                 out_arrays[f"c{number}.draw{index}"] = values
                 recorder.draws[index]["values"] = f"c{number}.draw{index}"
-    result_header = {"load_failures": failures, "numpy_compat": compat.used, "calls": calls}
+    result_header = {"load_failures": failures, "numpy_compat": compat.used, "calls": calls,
+                     "protections": [p.as_dict() for p in protections]}
     return pack(result_header, out_arrays)
 
 

@@ -69,21 +69,69 @@ class _Pending:
         self.ended = threading.Event()
 
 
-class Sandbox:
-    """One zygote for the whole run; `run()` forks a child from it per job."""
+ISOLATION_MODES = ("auto", "bwrap", "process")
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits()):
+
+def bubblewrap_works() -> bool:
+    """Can bubblewrap make its namespaces here? (Containers often forbid it.)"""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    try:
+        return subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-ipc",
+                               "--die-with-parent", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def bubblewrap_command(root: str, standins: str) -> list[str]:
+    """A read-only view of only what the zygote needs: the interpreter and its packages, the
+    grader's sandbox code, the stand-in modules; a private /tmp; no network."""
+    import grader
+    from grader.sandbox.confine import python_paths
+
+    command = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
+               "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    read_only = set(python_paths()) | {"/usr", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
+                                       os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__)))
+                                       + "/grader", standins}
+    for path in sorted(read_only):
+        command += ["--ro-bind-try", path, path]
+    return command + ["--bind", root, root, "--chdir", root, "--"]
+
+
+class Sandbox:
+    """One zygote for the whole run; `run()` forks a child from it per job.
+
+    `isolation`: "process" runs the zygote as a plain process (each child still sets limits,
+    Landlock and seccomp where the kernel allows); "bwrap" runs it inside bubblewrap; "auto"
+    picks bubblewrap when it works here.
+    """
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), isolation: str = "auto", standins: str = ""):
+        if isolation not in ISOLATION_MODES:
+            raise SandboxError(f"unknown isolation mode {isolation!r}; use one of {', '.join(ISOLATION_MODES)}")
+        self.requested = isolation
+        if isolation == "auto":
+            isolation = "bwrap" if bubblewrap_works() else "process"
+        elif isolation == "bwrap" and not bubblewrap_works():
+            raise SandboxError("bubblewrap is not installed or cannot create namespaces here "
+                               "(install the 'bubblewrap' package, or use --isolation process)")
         self.limits = limits
+        self.isolation = isolation
         self._root = tempfile.mkdtemp(prefix="grader-sandbox-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
+        command = [sys.executable, "-s", "-P", "-m", "grader.sandbox.zygote", str(theirs.fileno())]
+        if isolation == "bwrap":
+            command = bubblewrap_command(self._root, standins) + command
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-s", "-P", "-m", "grader.sandbox.zygote", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], env=child_environment(self._root), cwd=self._root,
+                command, pass_fds=[theirs.fileno()], env=child_environment(self._root), cwd=self._root,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True)
         except OSError as exc:
@@ -148,6 +196,8 @@ class Sandbox:
             os.close(output_r)
             with self._pending_lock:
                 self._pending.pop(job_id, None)
+            if pending.pid is not None:  # the child's own folder (see harness.make_workdir)
+                shutil.rmtree(os.path.join(self._root, f"job-{pending.pid}"), ignore_errors=True)
 
     def _collect(self, pending: _Pending, result_r: int, output_r: int) -> ChildRun:
         run = ChildRun()
