@@ -151,7 +151,8 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
             diagnosis = "not_implemented" if function.template_untouched else "bad_return"
             return Observation(step, WRONG, diagnosis, dict(
                 evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]), role=run.role)
-        problem = rubric.assignment.check_return(run.role, call.shape_of_return)
+        problem = (_too_large(call.shape_of_return, rubric.spec.limits.result_mb)
+                   or rubric.assignment.check_return(run.role, call.shape_of_return))
         if problem:
             return Observation(step, WRONG, "bad_return", dict(
                 evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]), role=run.role)
@@ -170,6 +171,19 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
         first.evidence["also"] = [n for n in notes[1:]]
         return first
     return Observation(step, OK, role=run.role)
+
+
+def _too_large(structure, limit_mb: int) -> str | None:
+    """The child describes, but does not send, arrays over its budget."""
+    if not isinstance(structure, dict):
+        return None
+    if structure.get("too_large"):
+        return f"an array of shape {tuple(structure.get('shape', ()))}, more than the {limit_mb} MB the grader accepts"
+    for child in list(structure.get("items") or []) + list((structure.get("keys") or {}).values()):
+        found = _too_large(child, limit_mb)
+        if found:
+            return found
+    return None
 
 
 def _error_location(error: dict, extraction: Extraction) -> tuple[int, int] | None:

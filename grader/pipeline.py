@@ -182,7 +182,7 @@ class Grader:
 
     def _limits(self) -> dict:
         limits = self.rubric.spec.limits
-        return {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
+        return {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb, "result_mb": limits.result_mb}
 
     def _assess(self, run: RoleRun, steps: list[str], extraction: Extraction) -> list[Finding]:
         probes = {p.id: p for p in self.probes}

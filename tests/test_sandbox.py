@@ -107,7 +107,7 @@ def test_printing_is_captured_capped_and_changes_nothing(strict):
 def test_result_larger_than_the_cap_is_refused(strict):
     outcome = forward_outcome(strict(forward_with(return_line="return np.zeros((800, 800)), cache")))
     assert (outcome.verdict, outcome.diagnosis) == ("wrong", "bad_return")
-    assert "more than 1 MB" in outcome.message
+    assert "more than the 1 MB" in outcome.message
 
 
 def test_code_runs_in_another_process_without_the_graders_modules(strict):

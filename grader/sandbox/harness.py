@@ -94,10 +94,16 @@ def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], lis
     return namespace, failures
 
 
-def plain(value, arrays: dict[str, np.ndarray], path: str, depth: int = 0) -> dict[str, Any]:
-    """Describe a returned value and keep its numeric arrays; anything else is only named."""
+def plain(value, arrays: dict[str, np.ndarray], path: str, depth: int = 0, budget: list[int] | None = None
+          ) -> dict[str, Any]:
+    """Describe a returned value and keep its numeric arrays; anything else is only named.
+    `budget` is the bytes of arrays still allowed: a larger array is described, not sent."""
+    budget = budget if budget is not None else [1 << 62]
+    if isinstance(value, np.ndarray) and value.nbytes > budget[0]:
+        return {"type": "array", "shape": list(value.shape), "too_large": True}
     if isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
         array = np.array(value, subok=False)
+        budget[0] -= array.nbytes
         if array.dtype.kind not in "biuf":
             try:
                 array = array.astype(np.float64)
@@ -111,13 +117,28 @@ def plain(value, arrays: dict[str, np.ndarray], path: str, depth: int = 0) -> di
     if depth < 3 and isinstance(value, (tuple, list)):
         return {"type": type(value).__name__ if type(value) in (tuple, list) else "sequence",
                 "length": len(value),
-                "items": [plain(v, arrays, f"{path}.{i}" if path else str(i), depth + 1)
+                "items": [plain(v, arrays, f"{path}.{i}" if path else str(i), depth + 1, budget)
                           for i, v in enumerate(list(value)[:MAX_ITEMS])]}
     if depth < 3 and isinstance(value, dict):
         keys = [k for k in list(value)[:MAX_ITEMS] if isinstance(k, str)]
-        return {"type": "dict", "keys": {k: plain(value[k], arrays, f"{path}.{k}" if path else k, depth + 1)
+        return {"type": "dict", "keys": {k: plain(value[k], arrays, f"{path}.{k}" if path else k, depth + 1, budget)
                                          for k in keys}}
     return {"type": "None" if value is None else type(value).__name__}
+
+
+class Restorer:
+    """Undo what student code did to builtins and numpy's namespace after each call, so that
+    the harness (and the next call) run on the real ones."""
+
+    def __init__(self):
+        self.builtins = dict(builtins.__dict__)
+        self.numpy = dict(np.__dict__)
+
+    def restore(self) -> None:
+        for saved, module_dict in ((self.builtins, builtins.__dict__), (self.numpy, np.__dict__)):
+            for name in [n for n in module_dict if n not in saved]:
+                del module_dict[name]
+            module_dict.update(saved)
 
 
 def call_function(function, args, seed: int, recorder: RandomRecorder, trace: bool):
@@ -149,9 +170,12 @@ def run(job_blob: bytes) -> bytes:
     compat.install()
     recorder = RandomRecorder()
     recorder.install()
+    restorer = Restorer()
     namespace, failures = load_fragments(header["fragments"])
+    restorer.restore()
 
     out_arrays: dict[str, np.ndarray] = {}
+    budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
     calls = []
     for number, call in enumerate(header["calls"]):
         record: dict[str, Any] = {"role": call["role"], "probe": call["probe"]}
@@ -168,11 +192,13 @@ def run(job_blob: bytes) -> bytes:
         try:
             result, writes = call_function(function, args, call["seed"], recorder, header.get("trace", True))
         except BaseException as exc:  # noqa: BLE001
+            restorer.restore()
             record.update(status="raised", error=describe_error(exc))
             result, writes = None, []
         else:
+            restorer.restore()
             record["status"] = "returned"
-            record["return"] = plain(result, out_arrays, f"c{number}")
+            record["return"] = plain(result, out_arrays, f"c{number}", budget=budget)
         record["writes"] = writes
         record["draws"] = recorder.draws
         for index, values in enumerate(recorder.values):
