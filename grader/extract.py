@@ -21,6 +21,7 @@ from grader.notebook import Cell
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
 END_MARKERS = ("END CODE HERE", "YOUR CODE ENDS HERE")
 BUILTINS = frozenset(dir(builtins))
+MAX_CELL_CHARS = 300_000
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,13 @@ def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
 
 
 def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | None]:
-    """Parse as Python; if that fails, as IPython would see it (magics, !shell, help?)."""
+    """Parse as Python; if that fails, as IPython would see it (magics, !shell, help?).
+    Cells larger than any real one are not parsed: a few MB of hostile expression can take
+    seconds and a gigabyte in the parser."""
     source = cell.source
+    if len(source) > MAX_CELL_CHARS:
+        return None, source, CellSyntaxError(cell.index, 1, f"the cell has {len(source) // 1000} kB of code, "
+                                             f"more than the {MAX_CELL_CHARS // 1000} kB the grader parses")
     try:
         return ast.parse(source), source, None
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -51,16 +51,28 @@ def read_code_cells(path: Path) -> list[Cell]:
                             f"{exc.colno}: {exc.msg}); it may be truncated or not a notebook") from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotebookError("unreadable", "the file is JSON but not a Jupyter notebook (no 'nbformat' key)")
+    del raw, text
+    _drop_outputs(data)  # images and printed output are most of a notebook's bytes; unused here
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        notebook = nbformat.convert(nbformat.from_dict(data), 4)
     except Exception as exc:  # nbformat raises many types for malformed notebooks
         raise NotebookError("unreadable", f"nbformat cannot read it as a notebook: {exc}") from None
     cells = [Cell(i, _source(cell.get("source", "")))
              for i, cell in enumerate(notebook.get("cells", []))
-             if cell.get("cell_type") == "code"]
+             if isinstance(cell, dict) and cell.get("cell_type") == "code"]
     if not cells:
         raise NotebookError("no_code", "the notebook has no code cells: nothing to grade")
     return cells
+
+
+def _drop_outputs(data: dict) -> None:
+    cells = data.get("cells")
+    if not isinstance(cells, list):  # version 3 keeps its cells in worksheets
+        cells = [c for w in data.get("worksheets", []) if isinstance(w, dict)
+                 for c in (w.get("cells") or [])]
+    for cell in cells:
+        if isinstance(cell, dict) and "outputs" in cell:
+            cell["outputs"] = []
 
 
 def _source(source) -> str:

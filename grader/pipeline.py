@@ -101,6 +101,8 @@ class Grader:
     # --- one submission --------------------------------------------------------------------
     def grade(self, submission: Submission) -> SubmissionResult:
         started = time.monotonic()
+        if submission.problem:
+            return self._ungradable(submission, "unreadable", submission.problem, started)
         try:
             cells = read_code_cells(_path(submission))
         except NotebookError as error:

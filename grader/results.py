@@ -25,9 +25,11 @@ class Finding:
 
 @dataclass(frozen=True)
 class Submission:
-    """A notebook to grade and the student it belongs to."""
+    """A notebook to grade and the student it belongs to. `problem` is set when discovery
+    already knows it must not be read (a link pointing outside the class folder)."""
     student: str
     path: str
+    problem: str | None = None
 
 
 @dataclass

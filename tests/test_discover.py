@@ -62,3 +62,14 @@ def test_symlinked_folders_are_not_followed(tmp_path):
     touch(root / "ada.ipynb")
     (root / "link").symlink_to(outside, target_is_directory=True)
     assert [s.student for s in discover([root])] == ["ada"]
+
+
+def test_links_to_files_outside_the_folder_are_reported_not_followed(tmp_path):
+    outside = touch(tmp_path / "elsewhere" / "secret.ipynb")
+    root = tmp_path / "class"
+    inside = touch(root / "ada.ipynb")
+    (root / "bob.ipynb").symlink_to(outside)
+    (root / "cyd.ipynb").symlink_to(inside)
+    found = {s.student: s for s in discover([root])}
+    assert found["ada"].problem is None and found["cyd"].problem is None
+    assert "symbolic link" in found["bob"].problem and "outside" in found["bob"].problem
