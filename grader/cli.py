@@ -11,6 +11,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.discover import DiscoveryError, discover
+from grader.journal import Journal, submission_key
 from grader.report import results_json, terminal
 from grader.report.files import write_atomic
 from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
@@ -85,6 +86,11 @@ def run(argv: list[str] | None) -> int:
         submissions = discover(args.paths)
     except (RubricError, DiscoveryError) as error:
         raise UsageError(str(error)) from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {out}: {error.strerror}") from None
     style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
@@ -96,17 +102,17 @@ def run(argv: list[str] | None) -> int:
             if not args.quiet:
                 print(terminal.render_seeds(grader.run_result([])), flush=True)
                 print(isolation, flush=True)
-            results = list(grader.grade_all(submissions, jobs=args.jobs))
+            results = grade_resumably(grader, submissions, out, args.jobs, args.quiet)
             run_result = grader.run_result(results)
     except SandboxError as error:
         print(f"grade: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     seconds = time.monotonic() - started
-    out = Path(args.out)
     try:
         write_atomic(out / "results.json", results_json.render(run_result))
     except OSError as error:
         raise UsageError(f"cannot write {out / 'results.json'}: {error.strerror}") from None
+    Journal(out).remove()  # complete: the next run starts afresh
     if not args.quiet:
         if len(results) == 1:
             print(terminal.render_feedback(results[0], style, width))
@@ -116,6 +122,29 @@ def run(argv: list[str] | None) -> int:
     if args.fail_under is not None and any(r.score < args.fail_under for r in results):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def grade_resumably(grader, submissions, out: Path, jobs: int, quiet: bool) -> list:
+    """Grade what an interrupted run left, recording each result the moment it is known."""
+    journal = Journal(out)
+    keys = [submission_key(s, grader.rubric.sha256, __version__) for s in submissions]
+    done = journal.load()
+    results = [done.get(key) for key in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if len(todo) < len(submissions):
+        print(f"resuming an interrupted run: {len(submissions) - len(todo)} already graded, "
+              f"{len(todo)} to go", flush=True)
+    try:
+        for position, result in grader.grade_as_completed([submissions[i] for i in todo], jobs):
+            index = todo[position]
+            journal.record(keys[index], result)
+            results[index] = result
+    except KeyboardInterrupt:
+        graded = sum(r is not None for r in results)
+        print(f"grade: interrupted after {graded} of {len(submissions)}; their results are kept in "
+              f"{journal.path}; run the same command again to grade the rest", file=sys.stderr)
+        raise
+    return results
 
 
 if __name__ == "__main__":

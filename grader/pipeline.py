@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,7 +79,7 @@ class Grader:
         assignment = self.rubric.assignment
         inputs = assignment.make_probe(probe.seed, probe.layers, probe.examples, probe.keep_prob)
         arguments, arrays = {}, {}
-        for role in self.rubric.spec.functions:
+        for role in self.rubric.roles:
             arrays[role] = {}
             arguments[role] = [encode_value(a, arrays[role], f"{probe.id}/{role}/{i}")
                                for i, a in enumerate(assignment.call_arguments(role, inputs))]
@@ -115,7 +115,7 @@ class Grader:
                                     f"the notebook's {len(cells)} code cells", started)
         findings: list[Finding] = []
         output: list[str] = []
-        for role in self.rubric.spec.functions:
+        for role in self.rubric.roles:
             findings += self._grade_function(role, extraction, output)
         sources = {cell.index: cell.source.splitlines() for cell in cells}
         findings = [_with_code(f, sources) for f in findings]
@@ -219,9 +219,22 @@ class Grader:
     # --- many submissions ------------------------------------------------------------------
     def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
         """Grade with `jobs` children at once; results come in the order of `submissions`."""
+        submissions = list(submissions)
+        done = dict(self.grade_as_completed(submissions, jobs))
+        yield from (done[i] for i in range(len(submissions)))
+
+    def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
+                           ) -> Iterator[tuple[int, SubmissionResult]]:
+        """(index, result) pairs as each submission finishes, so a caller can record each one
+        at once. If the caller stops early (Ctrl-C), queued work is cancelled."""
         jobs = max(1, jobs or os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
-            yield from pool.map(self.grade, submissions)
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+        try:
+            futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
         return RunResult(grader_name=GRADER_NAME, grader_version=__version__,

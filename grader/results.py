@@ -52,6 +52,11 @@ class SubmissionResult:
         data["findings"] = [asdict(f) for f in self.findings]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "SubmissionResult":
+        fields = {k: v for k, v in data.items() if k != "findings"}
+        return cls(**fields, findings=[Finding(**f) for f in data.get("findings", [])])
+
 
 @dataclass
 class RunResult:

@@ -109,6 +109,12 @@ class LoadedRubric:
     def max_points(self, step: str) -> float:
         return self.steps[step].points
 
+    @property
+    def roles(self) -> list[str]:
+        """The graded functions, in the assignment's order (not the YAML file's key order)."""
+        ordered = dict.fromkeys(step.split(".")[0] for step in self.assignment.STEPS)
+        return [role for role in ordered if role in self.spec.functions]
+
     def function_steps(self, role: str) -> list[str]:
         return [s for s in self.steps if s.startswith(f"{role}.")]
 

@@ -252,6 +252,9 @@ class Sandbox:
         return run
 
     def close(self) -> None:
+        with self._pending_lock:  # children still running (an interrupted batch): end them
+            for pending in self._pending.values():
+                _kill_group(pending.pid)
         try:
             # shutdown, not just close: it wakes the reply reader and tells the zygote to exit.
             self._socket.shutdown(socket.SHUT_RDWR)

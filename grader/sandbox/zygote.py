@@ -14,6 +14,7 @@ Protocol on the socket (SOCK_SEQPACKET, one JSON object per message).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import selectors
@@ -26,8 +27,20 @@ import numpy  # noqa: F401 - imported once here so every child starts warm
 from grader.sandbox import harness
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Be killed when our parent dies, so nothing outlives a killed grader (`kill -9`)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the zygote still exits when its socket closes
+
+
 def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) -> None:
     try:
+        die_with_parent()
         os.setsid()
         control.close()
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -89,6 +102,9 @@ def serve(control: socket.socket) -> None:
 
 
 def main() -> None:
+    die_with_parent()
+    if os.getppid() == 1:  # the grader died before we could ask to follow it
+        return
     control = socket.socket(fileno=int(sys.argv[1]))
     try:
         serve(control)

@@ -1,0 +1,105 @@
+"""Nothing lost, and the same inputs always give the same findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from conftest import SUBMISSIONS, write_notebook
+from grader.results import Submission
+from grader.rubric import DEFAULT_RUBRIC
+
+GRADE = str(Path(sys.executable).with_name("grade"))
+SLOW = '''import numpy as np
+def forward_propagation_with_dropout(X, parameters, keep_prob):
+    import time
+    time.sleep(1000)
+'''
+
+
+def _zygotes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"grader.sandbox.zygote" in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def findings_of(results_path: Path) -> dict:
+    data = json.loads(results_path.read_text())
+    return {s["student"]: (s["status"], s["score"], s["findings"]) for s in data["submissions"]}
+
+
+def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    rubric = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    rubric["limits"]["wall_seconds"] = 8
+    rubric_path = tmp_path / "rubric.yaml"
+    rubric_path.write_text(yaml.safe_dump(rubric))
+    folder = tmp_path / "class"
+    folder.mkdir()
+    write_notebook(folder / "a_slow.ipynb", SLOW)
+    quick = sorted(SUBMISSIONS.glob("correct_*.ipynb"))[:3] + sorted(SUBMISSIONS.glob("forward_*.ipynb"))[:2]
+    for path in quick:
+        (folder / path.name).write_bytes(path.read_bytes())
+    command = [GRADE, str(folder), "--rubric", str(rubric_path), "-j", "2", "-q"]
+
+    zygotes_before = _zygotes()
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(command + ["--out", str(interrupted)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    journal = interrupted / ".grade-journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and len(journal.read_text().splitlines()) >= len(quick):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up
+    process.wait()
+    assert not (interrupted / "results.json").exists()
+    assert len(journal.read_text().splitlines()) == len(quick)
+    time.sleep(1)
+    assert _zygotes() <= zygotes_before  # the zygote and the sleeping child died with it
+
+    resumed = subprocess.run(command + ["--out", str(interrupted)], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(quick)} already graded, 1 to go" in resumed.stdout
+    assert not journal.exists()
+
+    straight = subprocess.run(command + ["--out", str(tmp_path / "straight")], capture_output=True, text=True, timeout=120)
+    assert straight.returncode == 0
+    resumed_findings = findings_of(interrupted / "results.json")
+    assert resumed_findings == findings_of(tmp_path / "straight" / "results.json")
+    slow = {f["step"]: f["diagnosis"] for f in resumed_findings["a_slow"][2]}
+    assert slow["forward.function"] == "timeout"
+
+
+def test_same_findings_whatever_the_jobs_hash_seed_and_random_state(tmp_path):
+    runs = []
+    for jobs, hash_seed in (("1", "1"), ("4", "2")):
+        out = tmp_path / f"run-{jobs}"
+        completed = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(out), "-j", jobs, "-q"],
+                                   env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, timeout=300)
+        assert completed.returncode == 0
+        runs.append(findings_of(out / "results.json"))
+    assert runs[0] == runs[1]
+
+
+def test_the_graders_own_random_state_changes_nothing(grader):
+    path = SUBMISSIONS / "correct_default_rng.ipynb"
+    np.random.seed(1)
+    first = grader.grade(Submission("x", str(path))).findings
+    np.random.seed(99)
+    np.random.rand(1000)
+    second = grader.grade(Submission("x", str(path))).findings
+    assert first == second
