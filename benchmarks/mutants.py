@@ -235,7 +235,7 @@ def keep_prob_name(style: Style) -> str:
 
 def forward_mutations(style: Style, n: int) -> list[Mutation]:
     names = style.names(n)
-    A, D, Do = names["A"], names["D"], names["Do"]
+    A, D = names["A"], names["D"]
     kp = keep_prob_name(style)
     shape = f"{A}.shape[0], {A}.shape[1]" if style.name != "masks_up_front_in_place" else f"W{n}.shape[0], m"
     L = f"forward.layer{n}"
@@ -258,7 +258,7 @@ def forward_mutations(style: Style, n: int) -> list[Mutation]:
 
 def backward_mutations(style: Style, n: int) -> list[Mutation]:
     names = style.names(n)
-    dA, D = names["dA"], names["D"]
+    dA = names["dA"]
     kp = keep_prob_name(style)
     L = f"backward.layer{n}"
     return [
@@ -494,7 +494,6 @@ def corpus() -> list[Mutant]:
     for i, style in enumerate(STYLES):
         forward_1 = forward_mutations(style, 1)
         forward_2 = forward_mutations(style, 2)
-        backward_1 = backward_mutations(style, 1)
         backward_2 = backward_mutations(style, 2)
         for j in range(3):
             mutants.append(pair(style, forward_1[(i + 3 * j) % len(forward_1)], backward_2[(i + j) % len(backward_2)]))

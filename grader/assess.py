@@ -85,12 +85,10 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
 
 
 def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
-    number_prefix = None
     values: dict[str, np.ndarray] = {}
     structure = data.get("return") or {}
 
     def collect(node):
-        nonlocal number_prefix
         if not isinstance(node, dict):
             return
         path = node.get("path")

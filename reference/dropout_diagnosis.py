@@ -14,7 +14,7 @@ from math import sqrt
 import numpy as np
 
 from grader.observations import NOTE, OK, WRONG, CallRecord, Draw, Observation
-from reference.dropout import (APPLY_VARIANTS, CACHE_KEYS, GRADIENT_KEYS, SCALE_VARIANTS,
+from reference.dropout import (APPLY_VARIANTS, CACHE_KEYS, SCALE_VARIANTS,
                                ProbeInputs, masked, relu, sigmoid)
 
 UNIFORM_DRAWS = {"rand", "random_sample", "random", "ranf", "sample", "uniform",

@@ -67,15 +67,21 @@ def expected_examples() -> dict:
     return json.loads((SUBMISSIONS / "expected.json").read_text())
 
 
-def load_examples_module():
-    """scripts/make_submissions.py, whose code builders the tests reuse."""
+def load_script(folder: str, name: str):
+    """A module from scripts/ or benchmarks/ (not packages), loaded once."""
     import importlib.util
     import sys
 
-    if "make_submissions" in sys.modules:
-        return sys.modules["make_submissions"]
-    spec = importlib.util.spec_from_file_location("make_submissions", ROOT / "scripts" / "make_submissions.py")
+    if name in sys.modules:
+        return sys.modules[name]
+    sys.path.insert(0, str(ROOT / folder))  # for the module's own sibling imports
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["make_submissions"] = module  # dataclasses look their module up there
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def load_examples_module():
+    """scripts/make_submissions.py, whose code builders the tests reuse."""
+    return load_script("scripts", "make_submissions")

@@ -3,23 +3,15 @@ every mutant named exactly, no correct notebook accused, lines right on at least
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import load_script
 from reference.dropout_diagnosis import Tolerance, fit_dropout
 
 
 def _load(name):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks", name)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import time
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import non_ok
 from grader.pipeline import Grader
 from grader.results import Submission
 from grader.rubric import DEFAULT_RUBRIC, load_rubric

@@ -1,0 +1,126 @@
+"""What happens to hostile code, per isolation mode available here.
+
+    python benchmarks/containment.py
+
+For each behaviour in hostile_cases.py and each mode ("process": child with rlimits, Landlock
+and seccomp; "bwrap": the same inside bubblewrap), grades the notebook alone and prints the
+verdict, whether it was contained (nothing printed 'ESCAPED', canary intact, listener silent,
+no process left behind) and the time to the verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile_cases  # noqa: E402
+
+from grader.pipeline import Grader  # noqa: E402
+from grader.results import Submission  # noqa: E402
+from grader.rubric import DEFAULT_RUBRIC, load_rubric  # noqa: E402
+from grader.sandbox.runner import bubblewrap_works  # noqa: E402
+
+LIMITS = {"cpu_seconds": 2, "wall_seconds": 4, "memory_mb": 512, "output_kb": 16, "result_mb": 8}
+
+
+def write_notebook(path: Path, *cells: str) -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+    return path
+
+
+def leftovers(root: str) -> int:
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd").startswith(root + "/job-"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
+    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    data["limits"] = LIMITS
+    rubric_path = folder / "rubric.yaml"
+    rubric_path.write_text(yaml.safe_dump(data))
+    canary = folder / "canary.txt"
+    canary.write_text("untouched")
+    other = write_notebook(folder / "other.ipynb", hostile_cases.IMPORTS, hostile_cases.GOOD)
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    tcp.setblocking(False)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    ctx = {"other": other, "canary": canary, "tcp": tcp.getsockname()[1], "udp": udp.getsockname()[1]}
+    rows = []
+    with Grader(load_rubric(rubric_path), isolation=mode) as grader:
+        seccomp = any(p["name"] == "seccomp" and p["active"] for p in grader.protections)
+        for name, case in hostile_cases.cases(ctx).items():
+            if name == "kill_everyone" and not seccomp:
+                rows.append((name, "skipped (no seccomp here)", True, 0.0))
+                continue
+            path = write_notebook(folder / f"{name}.ipynb", hostile_cases.IMPORTS, hostile_cases.notebook_source(case))
+            started = time.monotonic()
+            result = grader.grade(Submission(name, str(path)))
+            seconds = time.monotonic() - started
+            outcome = next(f for f in result.findings if f.step == "forward.function")
+            heard = _heard(tcp, udp)
+            contained = ("ESCAPED" not in result.output and canary.read_text() == "untouched"
+                         and not heard and leftovers(grader.sandbox._root) == 0)
+            wrong = next((f for f in result.findings if f.verdict == "wrong"), None)
+            verdict = (outcome.diagnosis or (f"{wrong.step.split('.')[-1]}: {wrong.diagnosis}" if wrong else None)
+                       or "ran; attempt blocked")
+            rows.append((name, verdict, contained, seconds))
+    tcp.close()
+    udp.close()
+    return rows
+
+
+def _heard(tcp: socket.socket, udp: socket.socket) -> bool:
+    try:
+        tcp.accept()
+        return True
+    except BlockingIOError:
+        pass
+    try:
+        udp.recv(100)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def main() -> None:
+    modes = ["process"] + (["bwrap"] if bubblewrap_works() else [])
+    table: dict[str, dict[str, tuple[str, bool, float]]] = {}
+    for mode in modes:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, verdict, contained, seconds in run_mode(mode, Path(folder)):
+                table.setdefault(name, {})[mode] = (verdict, contained, seconds)
+    print(f"limits: {LIMITS}; modes available here: {', '.join(modes)}")
+    header = f"{'behaviour':32}" + "".join(f"{mode + ': verdict':>28}{'contained':>11}{'s':>7}" for mode in modes)
+    print(header)
+    for name, by_mode in table.items():
+        row = f"{name:32}"
+        for mode in modes:
+            verdict, contained, seconds = by_mode[mode]
+            row += f"{verdict:>28}{('yes' if contained else 'NO'):>11}{seconds:>7.2f}"
+        print(row)
+    escaped = [n for n, by_mode in table.items() for m in modes if not by_mode[m][1]]
+    print(f"{len(table)} behaviours x {len(modes)} modes: {'all contained' if not escaped else 'NOT contained: ' + ', '.join(escaped)}")
+
+
+if __name__ == "__main__":
+    main()
