@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 from grader import __version__
 from grader.discover import DiscoveryError, discover
 from grader.journal import Journal, submission_key
-from grader.report import results_json, terminal
+from grader.report import github, gradescope, terminal
 from grader.report.files import write_atomic
+from grader.report.progress import Progress
+from grader.report.write import write_reports
 from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
@@ -38,13 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument("--out", default="reports", metavar="DIR",
-                        help="where to write results.json (default: reports/)")
+                        help="where to write the reports: results.json, grades.csv, junit.xml, "
+                             "index.html, feedback/ (default: reports/)")
     parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
                         help="the rubric YAML (default: rubrics/dropout.yaml)")
     parser.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="notebooks graded at once (default: the number of cores)")
     parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
                         help="exit with status 1 if any score is below SCORE (for CI)")
+    parser.add_argument("--gradescope", metavar="PATH", default=None,
+                        help="also write Gradescope's results.json for the one notebook graded "
+                             "(written even if grading fails)")
+    parser.add_argument("--github", action="store_true", default=os.environ.get("GITHUB_ACTIONS") == "true",
+                        help="GitHub Actions mode: annotations, a job summary, fenced student output "
+                             "(on by default when GITHUB_ACTIONS=true)")
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
                         help="how student code is confined: bwrap (bubblewrap namespaces), process "
                              "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
@@ -64,11 +74,16 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    gradescope = _gradescope_path(sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
     except UsageError as error:
         print(f"grade: error: {error}", file=sys.stderr)
+        _gradescope_failure(gradescope, str(error))
         return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - a bug of ours: say so, and keep Gradescope readable
+        _gradescope_failure(gradescope, f"internal error ({type(error).__name__})")
+        raise
     except KeyboardInterrupt:
         print("grade: interrupted", file=sys.stderr)
         return 130
@@ -86,6 +101,8 @@ def run(argv: list[str] | None) -> int:
         submissions = discover(args.paths)
     except (RubricError, DiscoveryError) as error:
         raise UsageError(str(error)) from None
+    if args.gradescope and len(submissions) != 1:
+        raise UsageError(f"--gradescope grades one notebook; {len(submissions)} were found")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -106,22 +123,49 @@ def run(argv: list[str] | None) -> int:
             run_result = grader.run_result(results)
     except SandboxError as error:
         print(f"grade: error: {error}", file=sys.stderr)
+        _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
     seconds = time.monotonic() - started
     try:
-        write_atomic(out / "results.json", results_json.render(run_result))
+        write_reports(run_result, out)
+        if args.gradescope:
+            write_atomic(Path(args.gradescope), gradescope.render(run_result, results[0]))
     except OSError as error:
-        raise UsageError(f"cannot write {out / 'results.json'}: {error.strerror}") from None
+        raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
     Journal(out).remove()  # complete: the next run starts afresh
+    if args.github:
+        publish_to_github(run_result)
     if not args.quiet:
         if len(results) == 1:
-            print(terminal.render_feedback(results[0], style, width))
+            print(terminal.render_feedback(results[0], style, width, show_output=not args.github))
+            if args.github and results[0].output and run_result.show_output:
+                print("printed by the notebook's code:")
+                print(github.fenced_output(results[0]), end="")
         else:
             print(terminal.render_table(run_result, style, width))
-    print(terminal.render_summary(run_result, seconds) + f"; results in {out / 'results.json'}")
+    print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
     if args.fail_under is not None and any(r.score < args.fail_under for r in results):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def publish_to_github(run_result) -> None:
+    """Annotations on the notebook lines, and the summary table on the job's page."""
+    texts = {}
+    for result in run_result.submissions:
+        try:
+            texts[result.path] = Path(result.path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            pass
+    for command in github.annotations(run_result, texts):
+        print(command)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as handle:
+                handle.write(github.summary(run_result))
+        except OSError as error:
+            print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
 def grade_resumably(grader, submissions, out: Path, jobs: int, quiet: bool) -> list:
@@ -134,17 +178,39 @@ def grade_resumably(grader, submissions, out: Path, jobs: int, quiet: bool) -> l
     if len(todo) < len(submissions):
         print(f"resuming an interrupted run: {len(submissions) - len(todo)} already graded, "
               f"{len(todo)} to go", flush=True)
+    progress = Progress(len(todo), enabled=not quiet)
     try:
         for position, result in grader.grade_as_completed([submissions[i] for i in todo], jobs):
             index = todo[position]
             journal.record(keys[index], result)
             results[index] = result
+            progress.advance()
+        progress.close()
     except KeyboardInterrupt:
+        progress.close()
         graded = sum(r is not None for r in results)
         print(f"grade: interrupted after {graded} of {len(submissions)}; their results are kept in "
               f"{journal.path}; run the same command again to grade the rest", file=sys.stderr)
-        raise
+        raise SystemExit(130) from None
     return results
+
+
+def _gradescope_path(argv: list[str]) -> str | None:
+    """Found before parsing, so that even a failed parse leaves Gradescope a result."""
+    for i, arg in enumerate(argv):
+        if arg == "--gradescope" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--gradescope="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _gradescope_failure(path: str | None, message: str) -> None:
+    if path:
+        try:
+            write_atomic(Path(path), json.dumps(gradescope.failure_document(message), indent=2) + "\n")
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_obse
 from grader.extract import Extraction, extract
 from grader.notebook import NotebookError, read_code_cells
 from grader.observations import NOTE, WRONG, Observation
-from grader.results import GRADED, UNGRADABLE, Finding, RunResult, Submission, SubmissionResult
+from grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
 from grader.rubric import LoadedRubric
 from grader.sandbox.protocol import ProtocolError, encode_value, pack, unpack
 from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
@@ -117,12 +117,14 @@ class Grader:
         output: list[str] = []
         for role in self.rubric.roles:
             findings += self._grade_function(role, extraction, output)
-        sources = {cell.index: cell.source.splitlines() for cell in cells}
-        findings = [_with_code(f, sources) for f in findings]
+        lines = {cell.index: cell.source.splitlines() for cell in cells}
+        findings = [_with_code(f, lines) for f in findings]
+        shown = {f.cell for f in findings if f.cell is not None and f.verdict != "ok"}
         score = sum(f.points for f in findings)
         return SubmissionResult(student=submission.student, path=submission.path, status=GRADED,
                                 score=round(score, 4), max_score=self.max_score, findings=findings,
-                                output="".join(output), seconds=round(time.monotonic() - started, 3))
+                                output="".join(output), seconds=round(time.monotonic() - started, 3),
+                                sources={c.index: c.source for c in cells if c.index in shown})
 
     def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
         finding = Finding(step="notebook", verdict=WRONG, diagnosis=diagnosis, points=0.0,
@@ -237,9 +239,15 @@ class Grader:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
+        visibility = self.rubric.spec.visibility
+        steps = [StepInfo(step_id, step.title.replace("{layer}", step_id.split("layer")[-1][:1]),
+                          step.points, step.visible) for step_id, step in self.rubric.steps.items()]
         return RunResult(grader_name=GRADER_NAME, grader_version=__version__,
                          rubric_id=self.rubric.id, rubric_sha256=self.rubric.sha256,
-                         seeds=self.seeds, submissions=results, protections=self.protections)
+                         seeds=self.seeds, submissions=results, protections=self.protections,
+                         steps=steps, rubric_title=self.rubric.spec.title,
+                         show_output=visibility.show_output, show_code=visibility.show_code,
+                         gradescope_visibility=visibility.gradescope)
 
 
 def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:

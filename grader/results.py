@@ -42,6 +42,7 @@ class SubmissionResult:
     findings: list[Finding] = field(default_factory=list)
     output: str = ""  # what the student's code printed while graded (capped)
     seconds: float = 0.0
+    sources: dict[int, str] = field(default_factory=dict)  # cells the findings point at, by index
 
     @property
     def wrong(self) -> list[Finding]:
@@ -54,8 +55,18 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SubmissionResult":
-        fields = {k: v for k, v in data.items() if k != "findings"}
-        return cls(**fields, findings=[Finding(**f) for f in data.get("findings", [])])
+        fields = {k: v for k, v in data.items() if k not in ("findings", "sources")}
+        sources = {int(k): v for k, v in (data.get("sources") or {}).items()}
+        return cls(**fields, findings=[Finding(**f) for f in data.get("findings", [])], sources=sources)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A rubric step as reports show it."""
+    id: str
+    title: str
+    max_points: float
+    visible: bool = True  # shown to students (feedback pages, Gradescope)
 
 
 @dataclass
@@ -67,3 +78,8 @@ class RunResult:
     seeds: dict[str, int]  # probe id -> seed, printed so every run can be reproduced
     submissions: list[SubmissionResult] = field(default_factory=list)
     protections: list[dict] = field(default_factory=list)  # what confined student code
+    steps: list[StepInfo] = field(default_factory=list)  # the rubric's steps, in order
+    rubric_title: str = ""
+    show_output: bool = True  # may students see what their code printed
+    show_code: bool = True  # may students see their code next to the findings
+    gradescope_visibility: str = "visible"

@@ -58,12 +58,15 @@ class Limits(Strict):
 
 
 class Visibility(Strict):
-    show_output: bool = True
+    show_output: bool = Field(True, description="students see what their code printed")
+    show_code: bool = Field(True, description="feedback shows the student's code at each finding")
+    gradescope: Literal["hidden", "after_due_date", "after_published", "visible"] = "visible"
 
 
 class Step(Strict):
     title: str
     points: float = Field(ge=0)
+    visible: bool = Field(True, description="shown to students; hidden steps still count")
     ok: str = Field(description="message when the step is right")
     messages: dict[str, str] = Field(description="message per diagnosis id")
 

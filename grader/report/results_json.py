@@ -24,6 +24,7 @@ def results_document(run: RunResult) -> dict:
                 ],
                 "output": s.output,
                 "seconds": s.seconds,
+                "sources": {str(cell): text for cell, text in s.sources.items()},
             }
             for s in run.submissions
         ],

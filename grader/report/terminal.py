@@ -83,7 +83,7 @@ def render_summary(run: RunResult, seconds: float) -> str:
             f"{len(rows) - len(graded)} ungradable; {seconds:.2f} s{rate}")
 
 
-def render_feedback(result: SubmissionResult, style: Style, width: int = 100) -> str:
+def render_feedback(result: SubmissionResult, style: Style, width: int = 100, show_output: bool = True) -> str:
     """One student's feedback: every step, its verdict and message, and the line it points at."""
     head = f"{result.student}  {_points(result.score)}/{_points(result.max_score)}  ({result.path})"
     lines = [style.bold(head)]
@@ -99,7 +99,7 @@ def render_feedback(result: SubmissionResult, style: Style, width: int = 100) ->
                 where = f"cell {f.cell}, line {f.line}"
                 code = f": {printable(f.code.strip())}" if f.code else ""
                 lines.append(style.paint(f"    at {where}{code}", "2"))
-    if result.output:
+    if result.output and show_output:
         shown = printable(result.output).strip().splitlines()
         lines.append(style.paint(f"printed by the notebook's code ({len(shown)} lines):", "2"))
         lines += [style.paint(f"    {line[:width]}", "2") for line in shown[:10]]

@@ -1,0 +1,30 @@
+"""grades.csv: one row per submission for a spreadsheet or an LMS import."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from grader.results import RunResult
+
+
+def render(run: RunResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
+    steps = [s.id for s in run.steps]
+    writer.writerow(["student", "path", "status", "score", "max_score", *steps, "wrong_steps"])
+    for result in run.submissions:
+        points = {f.step: f.points for f in result.findings}
+        wrong = "; ".join(f"{f.step}: {f.diagnosis}" for f in result.wrong)
+        writer.writerow([_cell(result.student), _cell(result.path), result.status, f"{result.score:g}",
+                         f"{result.max_score:g}", *(_number(points.get(s)) for s in steps), _cell(wrong)])
+    return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

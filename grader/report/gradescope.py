@@ -1,0 +1,42 @@
+"""Gradescope's results.json for its autograder: a test per visible rubric step."""
+
+from __future__ import annotations
+
+import json
+
+from grader.results import RunResult, SubmissionResult
+
+
+def document(run: RunResult, result: SubmissionResult) -> dict:
+    steps = {s.id: s for s in run.steps}
+    tests = []
+    for number, finding in enumerate(result.findings, start=1):
+        step = steps.get(finding.step)
+        visible = step.visible if step else True
+        where = f"\n(cell {finding.cell}, line {finding.line}: {finding.code.strip()})" if (
+            finding.cell is not None and finding.code and run.show_code) else ""
+        tests.append({
+            "number": str(number),
+            "name": f"{finding.step}: {step.title}" if step else finding.step,
+            "score": finding.points,
+            "max_score": finding.max_points,
+            "status": "failed" if finding.verdict == "wrong" else "passed",
+            "output": finding.message + where,
+            "visibility": run.gradescope_visibility if visible else "hidden",
+        })
+    output = ""
+    if result.output and run.show_output:
+        output = "What your code printed while it was graded:\n" + result.output
+    return {"score": result.score, "execution_time": round(result.seconds, 3), "output": output,
+            "visibility": run.gradescope_visibility, "stdout_visibility": "hidden", "tests": tests}
+
+
+def failure_document(message: str) -> dict:
+    """When grading itself fails the student still gets a readable result, not a platform error."""
+    return {"score": 0, "output": f"The autograder could not grade this submission: {message}. "
+                                  "Your instructor has been told; you do not need to resubmit.",
+            "visibility": "visible", "tests": []}
+
+
+def render(run: RunResult, result: SubmissionResult) -> str:
+    return json.dumps(document(run, result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,112 @@
+"""Feedback pages (HTML and Markdown, one per student) and the class report (index.html).
+Jinja2 templates with autoescaping: student code, names and output are untrusted text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.report import charts
+from grader.results import GRADED, Finding, RunResult, SubmissionResult
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
+CONTEXT_LINES = 3
+
+
+def _environment(autoescape: bool):
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=autoescape,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["md"] = _markdown_cell
+    env.filters["fence"] = lambda text: str(text).replace("```", "`\u200b``")
+    return env
+
+
+def file_name(student: str) -> str:
+    """A safe, unique file name for a student id (which is untrusted text)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+    if safe != student:
+        safe += "-" + hashlib.sha256(student.encode()).hexdigest()[:8]
+    return safe[:100]
+
+
+@dataclass
+class _Item:
+    finding: Finding
+    title: str
+    excerpt: list[tuple[int, str, bool]]
+
+
+def _items(run: RunResult, result: SubmissionResult) -> list[_Item]:
+    steps = {s.id: s for s in run.steps}
+    items = []
+    for finding in result.findings:
+        step = steps.get(finding.step)
+        if step is not None and not step.visible:
+            continue
+        excerpt = []
+        if run.show_code and finding.verdict != "ok" and finding.cell is not None and finding.line:
+            lines = result.sources.get(finding.cell, "").splitlines()
+            first = max(1, finding.line - CONTEXT_LINES)
+            last = min(len(lines), finding.line + CONTEXT_LINES)
+            excerpt = [(n, lines[n - 1], n == finding.line) for n in range(first, last + 1)]
+        items.append(_Item(finding, step.title if step else finding.step, excerpt))
+    return items
+
+
+def _css() -> str:
+    return (TEMPLATES / "base.css").read_text()
+
+
+def feedback_html(run: RunResult, result: SubmissionResult) -> str:
+    return _environment(True).get_template("feedback.html.j2").render(
+        run=run, result=result, findings=_items(run, result), marks=MARKS, css=_css())
+
+
+def feedback_markdown(run: RunResult, result: SubmissionResult) -> str:
+    return _environment(False).get_template("feedback.md.j2").render(
+        run=run, result=result, findings=_items(run, result), marks=MARKS)
+
+
+def class_report(run: RunResult) -> str:
+    rows = run.submissions
+    graded = [r for r in rows if r.status == GRADED]
+    scores = [r.score for r in graded]
+    max_score = max((r.max_score for r in rows), default=0)
+    mistakes = Counter((f.step, f.diagnosis) for r in graded for f in r.wrong)
+    examples = {}
+    for r in graded:
+        for f in r.wrong:
+            examples.setdefault((f.step, f.diagnosis), f.message)
+    students = len(rows)
+    reteach = [{"step": step, "diagnosis": (diagnosis or "").replace("_", " "), "count": count,
+                "share": 100 * count / max(len(graded), 1), "example": examples[(step, diagnosis)]}
+               for (step, diagnosis), count in mistakes.most_common(5)]
+    pass_rates = []
+    for step in run.steps:
+        judged = [f for r in graded for f in r.findings if f.step == step.id and f.diagnosis != "not_assessed"]
+        wrong = sum(f.verdict == "wrong" for f in judged)
+        right = len(judged) - wrong
+        pass_rates.append({"step": step.id, "title": step.title, "right": right, "wrong": wrong,
+                           "rate": 100 * right / len(judged) if judged else 0.0})
+    stats = {"students": students, "graded": len(graded), "ungradable": students - len(graded),
+             "full": sum(r.score >= r.max_score for r in graded), "max_score": max_score,
+             "median": statistics.median(scores) if scores else 0, "mean": statistics.fmean(scores) if scores else 0}
+    score_chart = charts.strip_scripts(charts.score_histogram(scores, max_score))
+    bars = [(f"{step}: {diagnosis}", count) for (step, diagnosis), count in mistakes.most_common(15)]
+    mistake_chart = charts.strip_scripts(charts.mistake_bars(bars, len(graded))) if bars else ""
+    return _environment(True).get_template("index.html.j2").render(
+        run=run, stats=stats, reteach=reteach, pass_rates=pass_rates, score_chart=score_chart,
+        mistake_chart=mistake_chart, css=_css(),
+        students=[{"result": r, "link": f"feedback/{file_name(r.student)}.html"} for r in rows])
+
+
+def _markdown_cell(text) -> str:
+    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", " ").replace("\n", " "))

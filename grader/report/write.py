@@ -1,0 +1,29 @@
+"""Put every report of a run on disk, each file written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.report import grades_csv, html, junit, results_json
+from grader.report.files import write_atomic
+from grader.results import RunResult
+
+
+def write_reports(run: RunResult, out: Path) -> list[Path]:
+    """results.json, grades.csv, junit.xml, index.html and feedback/<student>.{html,md}."""
+    written = []
+
+    def put(name: str, text: str) -> None:
+        path = out / name
+        write_atomic(path, text)
+        written.append(path)
+
+    put("results.json", results_json.render(run))
+    put("grades.csv", grades_csv.render(run))
+    put("junit.xml", junit.render(run))
+    for result in run.submissions:
+        name = html.file_name(result.student)
+        put(f"feedback/{name}.html", html.feedback_html(run, result))
+        put(f"feedback/{name}.md", html.feedback_markdown(run, result))
+    put("index.html", html.class_report(run))
+    return written
