@@ -22,7 +22,7 @@ import numpy as np
 
 from grader.sandbox.confine import confine, python_paths
 from grader.sandbox.protocol import decode_value, pack, unpack
-from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder
+from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
 MAX_ITEMS = 64  # entries of a returned tuple/dict that are looked at
@@ -141,12 +141,13 @@ class Restorer:
             module_dict.update(saved)
 
 
-def call_function(function, args, seed: int, recorder: RandomRecorder, trace: bool):
+def call_function(function, args, seed: int, recorder: RandomRecorder, assigned):
+    """Call under a fixed seed; `assigned` (names each line writes) switches tracing on."""
     np.random.seed(seed)
     random.seed(seed)
     recorder.reset()
-    if trace:
-        with LineTracer() as tracer:
+    if assigned is not None:
+        with LineTracer(assigned) as tracer:
             result = function(*args)
         return result, tracer.writes
     return function(*args), []
@@ -173,6 +174,8 @@ def run(job_blob: bytes) -> bytes:
     restorer = Restorer()
     namespace, failures = load_fragments(header["fragments"])
     restorer.restore()
+    assigned = ({i: assigned_names(f["source"]) for i, f in enumerate(header["fragments"])}
+                if header.get("trace", True) else None)
 
     out_arrays: dict[str, np.ndarray] = {}
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
@@ -190,7 +193,7 @@ def run(job_blob: bytes) -> bytes:
         except ValueError:
             pass  # builtins without a signature: just call it
         try:
-            result, writes = call_function(function, args, call["seed"], recorder, header.get("trace", True))
+            result, writes = call_function(function, args, call["seed"], recorder, assigned)
         except BaseException as exc:  # noqa: BLE001
             restorer.restore()
             record.update(status="raised", error=describe_error(exc))

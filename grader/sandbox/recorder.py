@@ -78,16 +78,9 @@ class RandomRecorder:
             if hasattr(random, name):
                 setattr(random, name, self._wrap(name, getattr(random, name)))
         recorder = self
-        OriginalRandomState = random.RandomState
         OriginalGenerator = random.Generator
         original_default_rng = random.default_rng
-
-        class RandomState(OriginalRandomState):
-            def __getattribute__(self, name):
-                attribute = super().__getattribute__(name)
-                if name in LEGACY and callable(attribute):
-                    return recorder._wrap(f"RandomState.{name}", attribute)
-                return attribute
+        RecordedRandomState.recorder = self
 
         class RecordedGenerator:
             """Delegates to a real Generator, logging the draws that make masks."""
@@ -104,9 +97,24 @@ class RandomRecorder:
         def default_rng(*args, **kwargs):
             return RecordedGenerator(original_default_rng(*args, **kwargs))
 
-        random.RandomState = RandomState
+        random.RandomState = RecordedRandomState
         random.default_rng = default_rng
         random.Generator = OriginalGenerator
+
+
+class RecordedRandomState(np.random.RandomState):
+    """`np.random.RandomState(seed)` whose draws are logged. Defined once, in the zygote:
+    subclassing numpy's RandomState costs about 10 ms, too much to pay in every child. Each
+    child has one recorder, set by RandomRecorder.install."""
+
+    recorder: RandomRecorder | None = None
+
+    def __getattribute__(self, name):
+        attribute = super().__getattribute__(name)
+        recorder = type(self).recorder
+        if recorder is not None and name in LEGACY and callable(attribute):
+            return recorder._wrap(f"RandomState.{name}", attribute)
+        return attribute
 
 
 class NumpyCompat:
@@ -131,21 +139,74 @@ class NumpyCompat:
         np.__getattr__ = __getattr__
 
 
+def assigned_names(source: str) -> dict[int, frozenset[str]]:
+    """For each statement (by its first line), the local names it may write: assignment
+    targets, augmented and in-place updates (`A *= D`, `A[...] = x`, `out=A`, `A.fill(0)`).
+    The tracer fingerprints these after each line, and other arrays only if their identity
+    changed, instead of hashing every array at every line."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+
+    def roots(node) -> set[str]:
+        names = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+        return names
+
+    written: dict[int, set[str]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        names: set[str] = set()
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                names |= roots(target)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            names |= roots(node.target)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            names |= roots(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    names |= roots(item.optional_vars)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    names |= {n for k in sub.keywords if k.arg == "out" for n in roots(k.value)}
+                    if isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name):
+                        names.add(sub.func.value.id)  # A.fill(0), A.sort(), np.copyto(...)
+                        if sub.args and isinstance(sub.args[0], ast.Name):
+                            names.add(sub.args[0].id)
+                elif isinstance(sub, ast.NamedExpr):
+                    names |= roots(sub.target)
+        if names:
+            written.setdefault(node.lineno, set()).update(names)
+    return {line: frozenset(names) for line, names in written.items()}
+
+
 class LineTracer:
     """Attribute each new value of a traced frame's locals to the line that produced it.
 
     Only frames whose code comes from the notebook (filenames "<fragment N>") are traced;
-    numpy and the harness run untraced. A write is recorded when a local's value changes
-    (new object, or same array with new contents) and when a function returns a value.
+    numpy and the harness run untraced. After each line, the arrays that line may write
+    (`assigned`, from the source) and any local whose identity changed are fingerprinted
+    and recorded as written by that line; so is a function's returned array.
     """
 
-    def __init__(self, max_writes: int = 20_000, max_events: int = 50_000):
+    def __init__(self, assigned: dict[int, dict[int, frozenset[str]]], max_writes: int = 20_000,
+                 max_events: int = 50_000):
+        self.assigned = assigned
         self.writes: list[dict[str, Any]] = []
         self.max_writes = max_writes
-        # Tracing costs a snapshot per line; a student's Python loop must not turn that into
+        # Tracing costs a little per line; a student's Python loop must not turn that into
         # a timeout. Past this many line events the call runs on untraced.
         self.events_left = max_events
-        self._seen: dict[int, dict[str, str]] = {}  # frame -> local name -> fingerprint
+        self._ids: dict[int, dict[str, int]] = {}  # frame -> local name -> id of its value
         self._last_line: dict[int, int] = {}
 
     @staticmethod
@@ -160,24 +221,18 @@ class LineTracer:
             self.writes.append({"fragment": fragment, "line": line, "name": name,
                                 "fingerprint": fingerprint(value), "summary": summary(value)})
 
-    def _snapshot(self, frame) -> dict[str, tuple[str, Any]]:
-        out = {}
-        for name, value in frame.f_locals.items():
-            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000:
-                out[name] = (fingerprint(value), value)
-        return out
-
     def _changes(self, frame, fragment: int) -> None:
         key = id(frame)
         line = self._last_line.get(key)
-        current = self._snapshot(frame)
+        local = frame.f_locals
         if line is not None:
-            before = self._seen.get(key, {})
-            for name, (digest, value) in current.items():
-                if before.get(name) != digest and len(self.writes) < self.max_writes:
-                    self.writes.append({"fragment": fragment, "line": line, "name": name,
-                                        "fingerprint": digest, "summary": summary(value)})
-        self._seen[key] = {name: digest for name, (digest, _) in current.items()}
+            before = self._ids.get(key, {})
+            names = self.assigned.get(fragment, {}).get(line, ())
+            for name, value in local.items():
+                if (isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000
+                        and (name in names or before.get(name) != id(value))):
+                    self._record(fragment, line, name, value)
+        self._ids[key] = {name: id(value) for name, value in local.items()}
 
     def trace(self, frame, event, arg):
         fragment = self._fragment(frame)
@@ -197,7 +252,7 @@ class LineTracer:
             self._changes(frame, fragment)
             if isinstance(arg, np.ndarray) and arg.dtype.kind in "biuf":
                 self._record(fragment, self._last_line.get(id(frame), frame.f_lineno), "<return>", arg)
-            self._seen.pop(id(frame), None)
+            self._ids.pop(id(frame), None)
             self._last_line.pop(id(frame), None)
         return self._local
 

@@ -126,7 +126,7 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
-        command = [sys.executable, "-s", "-P", "-m", "grader.sandbox.zygote", str(theirs.fileno())]
+        command = [sys.executable, "-s", "-P", "-m", "grader.sandbox.zygote", str(theirs.fileno()), standins]
         if isolation == "bwrap":
             command = bubblewrap_command(self._root, standins) + command
         try:
