@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.discover import DiscoveryError, discover
-from grader.journal import Journal, submission_key
+from grader.gradebook import Gradebook, GradebookError, default_url
 from grader.report import github, gradescope, terminal
 from grader.report.files import write_atomic
 from grader.report.progress import Progress
@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="notebooks graded at once (default: the number of cores)")
     parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
                         help="exit with status 1 if any score is below SCORE (for CI)")
+    parser.add_argument("--gradebook", metavar="URL", default=None,
+                        help="database recording every grading (default: sqlite in DIR/gradebook.sqlite; "
+                             "any SQLAlchemy URL, e.g. postgresql://...)")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every notebook again, even those unchanged since the gradebook's last grading")
     parser.add_argument("--gradescope", metavar="PATH", default=None,
                         help="also write Gradescope's results.json for the one notebook graded "
                              "(written even if grading fails)")
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["history"]:
+        return history(argv[1:])
     from grader.pipeline import Grader  # after argument parsing: --help stays instant
 
     args = build_parser().parse_args(argv)
@@ -112,16 +120,18 @@ def run(argv: list[str] | None) -> int:
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
     try:
-        with Grader(rubric, isolation=args.isolation) as grader:
+        book = open_gradebook(args.gradebook or default_url(out))
+        with Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade) as grader:
             isolation, warning = terminal.render_isolation(grader.run_result([]))
             if warning:
                 print(f"grade: warning: {warning}", file=sys.stderr)
             if not args.quiet:
                 print(terminal.render_seeds(grader.run_result([])), flush=True)
                 print(isolation, flush=True)
-            results = grade_resumably(grader, submissions, out, args.jobs, args.quiet)
+            results = grade_with_progress(grader, submissions, args.jobs, args.quiet)
             run_result = grader.run_result(results)
-    except SandboxError as error:
+        book.close()
+    except (SandboxError, GradebookError) as error:
         print(f"grade: error: {error}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
@@ -132,7 +142,6 @@ def run(argv: list[str] | None) -> int:
             write_atomic(Path(args.gradescope), gradescope.render(run_result, results[0]))
     except OSError as error:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
-    Journal(out).remove()  # complete: the next run starts afresh
     if args.github:
         publish_to_github(run_result)
     if not args.quiet:
@@ -143,6 +152,10 @@ def run(argv: list[str] | None) -> int:
                 print(github.fenced_output(results[0]), end="")
         else:
             print(terminal.render_table(run_result, style, width))
+    reused = sum(r.reused for r in results)
+    if reused:
+        print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
+              "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
     if args.fail_under is not None and any(r.score < args.fail_under for r in results):
         return EXIT_BELOW_THRESHOLD
@@ -168,31 +181,53 @@ def publish_to_github(run_result) -> None:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
-def grade_resumably(grader, submissions, out: Path, jobs: int, quiet: bool) -> list:
-    """Grade what an interrupted run left, recording each result the moment it is known."""
-    journal = Journal(out)
-    keys = [submission_key(s, grader.rubric.sha256, __version__) for s in submissions]
-    done = journal.load()
-    results = [done.get(key) for key in keys]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if len(todo) < len(submissions):
-        print(f"resuming an interrupted run: {len(submissions) - len(todo)} already graded, "
-              f"{len(todo)} to go", flush=True)
-    progress = Progress(len(todo), enabled=not quiet)
+def open_gradebook(url: str):
     try:
-        for position, result in grader.grade_as_completed([submissions[i] for i in todo], jobs):
-            index = todo[position]
-            journal.record(keys[index], result)
+        return Gradebook(url)
+    except GradebookError as error:
+        raise UsageError(str(error)) from None
+
+
+def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list:
+    """Grade every submission; each result is committed to the gradebook the moment it is
+    known, so after Ctrl-C or kill -9 the same command grades only what is missing."""
+    results = [None] * len(submissions)
+    progress = Progress(len(submissions), enabled=not quiet)
+    try:
+        for index, result in grader.grade_as_completed(submissions, jobs):
             results[index] = result
             progress.advance()
         progress.close()
     except KeyboardInterrupt:
         progress.close()
         graded = sum(r is not None for r in results)
-        print(f"grade: interrupted after {graded} of {len(submissions)}; their results are kept in "
-              f"{journal.path}; run the same command again to grade the rest", file=sys.stderr)
+        print(f"grade: interrupted after {graded} of {len(submissions)}; their results are in the "
+              "gradebook; run the same command again to grade the rest", file=sys.stderr)
         raise SystemExit(130) from None
     return results
+
+
+def history(argv: list[str]) -> int:
+    """`grade history STUDENT`: every past grading of a student, oldest first."""
+    parser = _Parser(prog="grade history", description="A student's past results, from the gradebook.")
+    parser.add_argument("student")
+    parser.add_argument("--out", default="reports", metavar="DIR", help="where the gradebook is (default: reports/)")
+    parser.add_argument("--gradebook", metavar="URL", default=None, help="the gradebook's database URL")
+    args = parser.parse_args(argv)
+    url = args.gradebook or default_url(Path(args.out))
+    if args.gradebook is None and not (Path(args.out) / "gradebook.sqlite").exists():
+        raise UsageError(f"no gradebook in {args.out}/ (grade with --out {args.out} first, or pass --gradebook URL)")
+    book = open_gradebook(url)
+    entries = book.history(args.student)
+    book.close()
+    if not entries:
+        print(f"no gradings of {args.student!r} in the gradebook")
+        return EXIT_OK
+    for entry in entries:
+        wrong = "; ".join(entry.wrong) or ("all steps right" if entry.status == "graded" else entry.status)
+        print(f"{entry.graded_at:%Y-%m-%d %H:%M:%S}  {entry.score:g}/{entry.max_score:g}  code {entry.code_sha256[:10]}  "
+              f"rubric {entry.rubric_sha256[:10]}  v{entry.grader_version}  {terminal.printable(wrong)}")
+    return EXIT_OK
 
 
 def _gradescope_path(argv: list[str]) -> str | None:

@@ -10,6 +10,8 @@ so that a crash or timeout in one is told apart from the other.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -47,8 +49,13 @@ class Grader:
     """Grades notebooks against one rubric with one warm sandbox. `isolation` is "auto",
     "bwrap" or "process" (see grader.sandbox.runner)."""
 
-    def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None, isolation: str = "auto"):
+    def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None, isolation: str = "auto",
+                 gradebook=None, regrade: bool = False):
+        """`gradebook` (grader.gradebook.Gradebook) records every result as it is known and
+        lets unchanged submissions be reused instead of graded again, unless `regrade`."""
         self.rubric = rubric
+        self.gradebook = gradebook
+        self.regrade = regrade
         limits = rubric.spec.limits
         self.sandbox = sandbox or Sandbox(SandboxLimits(
             cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
@@ -100,15 +107,35 @@ class Grader:
 
     # --- one submission --------------------------------------------------------------------
     def grade(self, submission: Submission) -> SubmissionResult:
+        """Grade one notebook (or reuse its unchanged result from the gradebook)."""
         started = time.monotonic()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)
         try:
             cells = read_code_cells(_path(submission))
         except NotebookError as error:
-            return self._ungradable(submission, error.diagnosis, error.message, started)
+            diagnosis, message = error.diagnosis, error.message
+            return self._remember(submission, _file_sha256(submission.path),
+                                  lambda: self._ungradable(submission, diagnosis, message, started))
         graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
         extraction = extract(cells, graded_names)
+        return self._remember(submission, code_sha256(extraction, graded_names),
+                              lambda: self._grade_extracted(submission, cells, extraction, started))
+
+    def _remember(self, submission: Submission, code_sha: str, grade) -> SubmissionResult:
+        """Reuse the gradebook's result for unchanged code, or grade and record at once."""
+        book = self.gradebook
+        if book is not None and not self.regrade:
+            known = book.lookup(submission.student, submission.path, code_sha, self.rubric.sha256, __version__)
+            if known is not None:
+                return replace(known, reused=True)
+        result = replace(grade(), code_sha256=code_sha)
+        if book is not None:
+            book.record(result, code_sha, self.rubric.sha256, __version__)
+        return result
+
+    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
+        graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
         if not extraction.functions and not extraction.syntax_errors:
             names = " or ".join(graded_names.values())
             return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
@@ -248,6 +275,30 @@ class Grader:
                          steps=steps, rubric_title=self.rubric.spec.title,
                          show_output=visibility.show_output, show_code=visibility.show_code,
                          gradescope_visibility=visibility.gradescope)
+
+
+def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
+    """What grading depends on in a notebook: the kept statements (not outputs, not other cells)."""
+    digest = hashlib.sha256(json.dumps(sorted(graded_names.items())).encode())
+    for fragment in extraction.fragments:
+        digest.update(f"\0{fragment.kind}\0{fragment.cell}\0{fragment.first_line}\0".encode())
+        digest.update(fragment.source.encode())
+    for role, problem in sorted(extraction.syntax_errors.items()):
+        digest.update(f"\0syntax\0{role}\0{problem.cell}\0{problem.line}\0{problem.message}".encode())
+    for role, function in sorted(extraction.functions.items()):
+        digest.update(f"\0defs\0{role}\0{function.definitions}".encode())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256(b"file\0")
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        digest.update(str(error).encode())
+    return digest.hexdigest()
 
 
 def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:

@@ -43,6 +43,8 @@ class SubmissionResult:
     output: str = ""  # what the student's code printed while graded (capped)
     seconds: float = 0.0
     sources: dict[int, str] = field(default_factory=dict)  # cells the findings point at, by index
+    code_sha256: str = ""  # what was graded: the extracted code (or the file, if unreadable)
+    reused: bool = False  # taken from the gradebook: nothing changed since it was last graded
 
     @property
     def wrong(self) -> list[Finding]:

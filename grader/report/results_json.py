@@ -25,6 +25,8 @@ def results_document(run: RunResult) -> dict:
                 "output": s.output,
                 "seconds": s.seconds,
                 "sources": {str(cell): text for cell, text in s.sources.items()},
+                "code_sha256": s.code_sha256,
+                "reused": s.reused,
             }
             for s in run.submissions
         ],

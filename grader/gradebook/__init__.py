@@ -1,0 +1,131 @@
+"""The gradebook: every grading recorded in a database (SQLite by default, any SQLAlchemy URL,
+PostgreSQL included), so a re-run grades only what changed and a student's history is kept.
+
+A submission is skipped when the same student and path were already graded with the same
+graded code (sha256 of what extraction keeps), rubric and grader version. Each result is
+committed the moment it is known, which is also what makes an interrupted run resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from grader.gradebook.models import FindingRow, Grading
+from grader.results import SubmissionResult
+
+HEAD = "0001"  # the newest migration in migrations/versions
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class GradebookError(Exception):
+    """The database cannot be opened or written; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    graded_at: datetime
+    path: str
+    score: float
+    max_score: float
+    status: str
+    wrong: list[str]
+    code_sha256: str
+    rubric_sha256: str
+    grader_version: str
+
+
+def default_url(folder: Path) -> str:
+    return f"sqlite:///{(folder / 'gradebook.sqlite').resolve()}"
+
+
+class Gradebook:
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}
+                                        if url.startswith("sqlite") else {})
+            if url.startswith("sqlite"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._migrate()
+        except (SQLAlchemyError, OSError, ImportError) as error:
+            raise GradebookError(f"gradebook {_safe(url)}: {error.__class__.__name__}: {str(error).splitlines()[0]}") from None
+        self._lock = threading.Lock()  # one writer at a time: SQLite serialises them anyway
+
+    def _migrate(self) -> None:
+        """Bring the schema to HEAD with Alembic, which is imported only when needed."""
+        with self.engine.connect() as connection:
+            if "alembic_version" in inspect(connection).get_table_names():
+                current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if current == HEAD:
+                    return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def lookup(self, student: str, path: str, code_sha256: str, rubric_sha256: str, version: str
+               ) -> SubmissionResult | None:
+        query = (select(Grading.result)
+                 .where(Grading.student == student, Grading.path == path, Grading.code_sha256 == code_sha256,
+                        Grading.rubric_sha256 == rubric_sha256, Grading.grader_version == version)
+                 .order_by(Grading.id.desc()).limit(1))
+        with self._lock, Session(self.engine) as session:
+            stored = session.execute(query).scalar()
+        if stored is None:
+            return None
+        try:
+            return SubmissionResult.from_dict(json.loads(stored))
+        except (ValueError, TypeError, KeyError):
+            return None  # written by an incompatible version: grade again
+
+    def record(self, result: SubmissionResult, code_sha256: str, rubric_sha256: str, version: str) -> None:
+        grading = Grading(student=result.student, path=result.path, code_sha256=code_sha256,
+                          rubric_sha256=rubric_sha256, grader_version=version,
+                          graded_at=datetime.now(timezone.utc).replace(tzinfo=None), status=result.status,
+                          score=result.score, max_score=result.max_score,
+                          result=json.dumps(result.to_dict(), ensure_ascii=False),
+                          findings=[FindingRow(step=f.step, verdict=f.verdict, diagnosis=f.diagnosis,
+                                               points=f.points, max_points=f.max_points, message=f.message,
+                                               cell=f.cell, line=f.line) for f in result.findings])
+        try:
+            with self._lock, Session(self.engine) as session, session.begin():
+                session.add(grading)
+        except SQLAlchemyError as error:
+            raise GradebookError(f"gradebook {_safe(self.url)}: cannot record {result.student}: "
+                                 f"{str(error).splitlines()[0]}") from None
+
+    def history(self, student: str) -> list[HistoryEntry]:
+        query = select(Grading).where(Grading.student == student).order_by(Grading.graded_at, Grading.id)
+        with self._lock, Session(self.engine) as session:
+            return [HistoryEntry(g.graded_at, g.path, g.score, g.max_score, g.status,
+                                 [f"{f.step}: {f.diagnosis}" for f in g.findings if f.verdict == "wrong"],
+                                 g.code_sha256, g.rubric_sha256, g.grader_version)
+                    for g in session.execute(query).scalars()]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; commits survive kill -9
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for messages."""
+    return url.split("@")[-1] if "@" in url else url

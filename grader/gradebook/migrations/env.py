@@ -1,0 +1,10 @@
+"""Alembic environment: the gradebook passes its open connection in `attributes`."""
+
+from alembic import context
+
+from grader.gradebook.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

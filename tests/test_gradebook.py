@@ -1,0 +1,106 @@
+"""The gradebook: every grading recorded; unchanged submissions reused; history kept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import SUBMISSIONS, load_examples_module, write_notebook
+from grader.gradebook import Gradebook, GradebookError
+from grader.pipeline import Grader
+from grader.results import Submission
+
+GRADE = str(Path(sys.executable).with_name("grade"))
+ex = load_examples_module()
+
+
+@pytest.fixture
+def book(tmp_path):
+    gradebook = Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}")
+    yield gradebook
+    gradebook.close()
+
+
+def test_schema_is_made_by_the_migrations(book, tmp_path):
+    with sqlite3.connect(tmp_path / "book.sqlite") as connection:
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    assert {"gradings", "findings", "alembic_version"} <= tables
+    assert version == "0001"
+    Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}").close()  # opening again: already at head
+
+
+def test_unchanged_code_is_reused_and_changed_code_regraded(book, rubric, tmp_path):
+    path = write_notebook(tmp_path / "ada.ipynb", ex.IMPORTS, ex.forward(), ex.backward())
+    submission = Submission("ada", str(path))
+    with Grader(rubric, gradebook=book) as grader:
+        first = grader.grade(submission)
+        again = grader.grade(submission)
+        assert not first.reused and again.reused
+        assert again.findings == first.findings and again.code_sha256 == first.code_sha256
+        # new outputs, same code: still unchanged
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="hello\n")]
+        notebook.cells[1].execution_count = 7
+        nbformat.write(notebook, path)
+        assert grader.grade(submission).reused
+        # the graded code changes: graded again, with the new verdict
+        write_notebook(path, ex.IMPORTS, ex.forward(l1=dict(scale="-")), ex.backward())
+        changed = grader.grade(submission)
+        assert not changed.reused
+        assert any(f.step == "forward.layer1.scale" and f.verdict == "wrong" for f in changed.findings)
+    with Grader(rubric, gradebook=book, regrade=True) as grader:
+        assert not grader.grade(submission).reused
+    history = book.history("ada")
+    assert [h.score for h in history] == [19, 17, 17]
+    assert history[1].wrong == ["forward.layer1.scale: missing"]
+
+
+def test_a_changed_rubric_regrades(book, tmp_path):
+    from grader.rubric import load_rubric
+
+    path = SUBMISSIONS / "correct_reference.ipynb"
+    rubric = load_rubric()  # our own copy: the session's is shared
+    with Grader(rubric, gradebook=book) as grader:
+        grader.grade(Submission("x", str(path)))
+    rubric.sha256 = "0" * 64  # as if the rubric file had changed
+    with Grader(rubric, gradebook=book) as grader:
+        assert not grader.grade(Submission("x", str(path))).reused
+
+
+def test_history_command(tmp_path):
+    out = tmp_path / "out"
+    assert subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(out), "-q"],
+                          capture_output=True, timeout=120).returncode == 0
+    shown = subprocess.run([GRADE, "history", "correct_reference", "--out", str(out)],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "19/19" in shown.stdout and "all steps right" in shown.stdout
+    missing = subprocess.run([GRADE, "history", "nobody", "--out", str(tmp_path / "none")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no gradebook" in missing.stderr
+
+
+def test_unreachable_database_is_a_clear_usage_error(tmp_path):
+    with pytest.raises(GradebookError):
+        Gradebook("postgresql://user:secret@127.0.0.1:1/nowhere")
+    completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(tmp_path),
+                                "--gradebook", "postgresql://user:secret@127.0.0.1:1/nowhere"],
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2 and "gradebook" in completed.stderr and "secret" not in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_results_json_says_what_was_reused(tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        subprocess.run([GRADE, str(SUBMISSIONS / "correct_binomial.ipynb"), "--out", str(out), "-q"],
+                       capture_output=True, timeout=120)
+    document = json.loads((out / "results.json").read_text())
+    assert document["submissions"][0]["reused"] is True
+    assert len(document["submissions"][0]["code_sha256"]) == 64
