@@ -111,27 +111,34 @@ class Grader:
         started = time.monotonic()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)
+        file_sha = _file_sha256(submission.path) if self.gradebook is not None else None
+        known = self._known(submission, file_sha256=file_sha)  # the very same file: not even parsed
+        if known is not None:
+            return known
         try:
             cells = read_code_cells(_path(submission))
         except NotebookError as error:
             diagnosis, message = error.diagnosis, error.message
-            return self._remember(submission, _file_sha256(submission.path),
+            return self._remember(submission, file_sha, file_sha or "",
                                   lambda: self._ungradable(submission, diagnosis, message, started))
         graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
         extraction = extract(cells, graded_names)
-        return self._remember(submission, code_sha256(extraction, graded_names),
-                              lambda: self._grade_extracted(submission, cells, extraction, started))
+        code_sha = code_sha256(extraction, graded_names)
+        return self._known(submission, code_sha256=code_sha) or self._remember(
+            submission, file_sha, code_sha, lambda: self._grade_extracted(submission, cells, extraction, started))
 
-    def _remember(self, submission: Submission, code_sha: str, grade) -> SubmissionResult:
-        """Reuse the gradebook's result for unchanged code, or grade and record at once."""
-        book = self.gradebook
-        if book is not None and not self.regrade:
-            known = book.lookup(submission.student, submission.path, code_sha, self.rubric.sha256, __version__)
-            if known is not None:
-                return replace(known, reused=True)
+    def _known(self, submission: Submission, **sha) -> SubmissionResult | None:
+        """The gradebook's result for an unchanged file or unchanged graded code, if any."""
+        if self.gradebook is None or self.regrade or not any(sha.values()):
+            return None
+        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, __version__, **sha)
+        return replace(known, reused=True) if known is not None else None
+
+    def _remember(self, submission: Submission, file_sha: str | None, code_sha: str, grade) -> SubmissionResult:
+        """Grade, and record the result in the gradebook the moment it is known."""
         result = replace(grade(), code_sha256=code_sha)
-        if book is not None:
-            book.record(result, code_sha, self.rubric.sha256, __version__)
+        if self.gradebook is not None:
+            self.gradebook.record(result, code_sha, self.rubric.sha256, __version__, file_sha256=file_sha)
         return result
 
     def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:

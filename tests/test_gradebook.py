@@ -32,8 +32,28 @@ def test_schema_is_made_by_the_migrations(book, tmp_path):
         tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert {"gradings", "findings", "alembic_version"} <= tables
-    assert version == "0001"
+    assert version == "0002"
     Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}").close()  # opening again: already at head
+
+
+def test_an_older_gradebook_is_migrated(tmp_path):
+    """A gradebook made by the first schema gets the second one's column on opening."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, inspect
+
+    from grader.gradebook import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    assert "file_sha256" not in {c["name"] for c in inspect(engine).get_columns("gradings")}
+    Gradebook(url).close()
+    assert "file_sha256" in {c["name"] for c in inspect(engine).get_columns("gradings")}
 
 
 def test_unchanged_code_is_reused_and_changed_code_regraded(book, rubric, tmp_path):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from grader.gradebook.models import FindingRow, Grading
 from grader.results import SubmissionResult
 
-HEAD = "0001"  # the newest migration in migrations/versions
+HEAD = "0002"  # the newest migration in migrations/versions
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -75,10 +75,13 @@ class Gradebook:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-    def lookup(self, student: str, path: str, code_sha256: str, rubric_sha256: str, version: str
-               ) -> SubmissionResult | None:
+    def lookup(self, student: str, path: str, rubric_sha256: str, version: str, *,
+               code_sha256: str | None = None, file_sha256: str | None = None) -> SubmissionResult | None:
+        """The last result for this student and path graded with the same rubric and grader,
+        and the same graded code (or the very same file, which is checked before parsing)."""
+        same = (Grading.code_sha256 == code_sha256) if code_sha256 else (Grading.file_sha256 == file_sha256)
         query = (select(Grading.result)
-                 .where(Grading.student == student, Grading.path == path, Grading.code_sha256 == code_sha256,
+                 .where(Grading.student == student, Grading.path == path, same,
                         Grading.rubric_sha256 == rubric_sha256, Grading.grader_version == version)
                  .order_by(Grading.id.desc()).limit(1))
         with self._lock, Session(self.engine) as session:
@@ -90,8 +93,9 @@ class Gradebook:
         except (ValueError, TypeError, KeyError):
             return None  # written by an incompatible version: grade again
 
-    def record(self, result: SubmissionResult, code_sha256: str, rubric_sha256: str, version: str) -> None:
-        grading = Grading(student=result.student, path=result.path, code_sha256=code_sha256,
+    def record(self, result: SubmissionResult, code_sha256: str, rubric_sha256: str, version: str,
+               file_sha256: str | None = None) -> None:
+        grading = Grading(student=result.student, path=result.path, code_sha256=code_sha256, file_sha256=file_sha256,
                           rubric_sha256=rubric_sha256, grader_version=version,
                           graded_at=datetime.now(timezone.utc).replace(tzinfo=None), status=result.status,
                           score=result.score, max_score=result.max_score,

@@ -21,6 +21,7 @@ class Grading(Base):
     student: Mapped[str] = mapped_column(String(300))
     path: Mapped[str] = mapped_column(Text)
     code_sha256: Mapped[str] = mapped_column(String(64))
+    file_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     rubric_sha256: Mapped[str] = mapped_column(String(64))
     grader_version: Mapped[str] = mapped_column(String(40))
     graded_at: Mapped[datetime]
@@ -33,6 +34,7 @@ class Grading(Base):
     __table_args__ = (
         Index("ix_gradings_lookup", "student", "path", "code_sha256", "rubric_sha256", "grader_version"),
         Index("ix_gradings_student", "student", "graded_at"),
+        Index("ix_gradings_file", "student", "path", "file_sha256", "rubric_sha256", "grader_version"),
     )
 
 

@@ -13,17 +13,18 @@ def write_reports(run: RunResult, out: Path) -> list[Path]:
     """results.json, grades.csv, junit.xml, index.html and feedback/<student>.{html,md}."""
     written = []
 
-    def put(name: str, text: str) -> None:
+    def put(name: str, text: str, durable: bool = True) -> None:
         path = out / name
-        write_atomic(path, text)
+        write_atomic(path, text, durable)
         written.append(path)
 
     put("results.json", results_json.render(run))
     put("grades.csv", grades_csv.render(run))
     put("junit.xml", junit.render(run))
+    templates = html.Templates()
     for result in run.submissions:
         name = html.file_name(result.student)
-        put(f"feedback/{name}.html", html.feedback_html(run, result))
-        put(f"feedback/{name}.md", html.feedback_markdown(run, result))
-    put("index.html", html.class_report(run))
+        put(f"feedback/{name}.html", html.feedback_html(run, result, templates), durable=False)
+        put(f"feedback/{name}.md", html.feedback_markdown(run, result, templates), durable=False)
+    put("index.html", html.class_report(run, templates))
     return written

@@ -1,0 +1,169 @@
+"""How fast is grading a class, next to the floor and to executing notebooks with a kernel.
+
+    python benchmarks/throughput.py [-n 1000] [--repeat 1] [--sample 10]
+
+Builds a class of N real-sized notebooks (the example class's code, each with image outputs of
+about 300 KB), then prints, measured in this one run:
+- notebooks/s and the median per-notebook time of `grade DIR` with -j 1 and -j 2 (the CLI,
+  reports included, a fresh gradebook);
+- the floor: a loop that only reads each notebook and execs its functions in this process,
+  unsandboxed, calling each once; and our ratio to it;
+- the same notebooks executed whole with nbclient (the nbgrader/Otter model) on a sample, and
+  our speed-up over it (needs `pip install nbclient ipykernel`; skipped otherwise);
+- an unchanged second run (every notebook reused from the gradebook);
+- peak RSS of the grader's processes, and the cold wall time of `grade one.ipynb`.
+Times are medians over --repeat runs; every figure comes from this machine, now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADE = str(Path(sys.executable).with_name("grade"))
+TARGETS = {"j2_rate": 100, "floor_ratio": 4, "nbclient_speedup": 50, "rerun_seconds": 2, "rss_mb": 300, "cold_seconds": 0.6}
+
+
+def build_class(folder: Path, count: int) -> list[Path]:
+    """`count` notebooks cycling through the example class, each with ~300 KB of images."""
+    sources = sorted(p for p in (ROOT / "submissions").glob("*.ipynb") if p.name != "unreadable.ipynb")
+    rng = np.random.default_rng(0)
+    image = base64.b64encode(rng.integers(0, 256, 225_000, dtype=np.uint8).tobytes()).decode()
+    paths = []
+    for i in range(count):
+        notebook = nbformat.read(sources[i % len(sources)], as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": image})]
+                break
+        path = folder / f"student{i:05d}.ipynb"
+        nbformat.write(notebook, path)
+        paths.append(path)
+    return paths
+
+
+def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True)
+    return time.perf_counter() - started, completed
+
+
+def grade_run(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
+    """Wall seconds of a fresh `grade` run, and the median per-notebook seconds it reports."""
+    shutil.rmtree(out, ignore_errors=True)
+    seconds, completed = timed([GRADE, str(folder), "--out", str(out), "-q", "-j", str(jobs)])
+    if completed.returncode != 0:
+        raise SystemExit(f"grade failed: {completed.stderr[-2000:]}")
+    per = [s["seconds"] for s in json.loads((out / "results.json").read_text())["submissions"]]
+    return seconds, statistics.median(per)
+
+
+def floor(paths: list[Path]) -> float:
+    """Read each notebook and exec its graded functions here, unsandboxed, calling each once."""
+    sys.path.insert(0, str(ROOT / "reference" / "standins"))
+    from reference.dropout import call_arguments, make_probe
+
+    probe = make_probe(1, [3, 48, 32, 1], 40, 0.7)
+    started = time.perf_counter()
+    for path in paths:
+        notebook = json.loads(path.read_text())
+        namespace: dict = {}
+        for cell in notebook["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "def " in source and "%" not in source:
+                try:
+                    exec(compile(source, str(path), "exec"), namespace)
+                except Exception:  # noqa: BLE001 - broken notebooks are part of the class
+                    pass
+        for role, name in (("forward", "forward_propagation_with_dropout"), ("backward", "backward_propagation_with_dropout")):
+            try:
+                namespace[name](*call_arguments(role, probe))
+            except Exception:  # noqa: BLE001
+                pass
+    return time.perf_counter() - started
+
+
+def nbclient_seconds(paths: list[Path]) -> float | None:
+    try:
+        import nbclient  # noqa: F401
+        import ipykernel  # noqa: F401
+    except ImportError:
+        return None
+    from nbclient import NotebookClient
+
+    env_path = str(ROOT / "reference" / "standins")
+    started = time.perf_counter()
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = env_path
+        try:
+            NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": env_path}}).execute()
+        finally:
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+    return (time.perf_counter() - started) / len(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1000, help="notebooks in the class (default 1000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each class-sized measure (median)")
+    parser.add_argument("--sample", type=int, default=10, help="notebooks executed with nbclient")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    try:
+        folder = work / "class"
+        folder.mkdir()
+        paths = build_class(folder, args.n)
+        size = sum(p.stat().st_size for p in paths) / len(paths) / 1024
+        print(f"class: {args.n} notebooks, {size:.0f} KB each on average; {os.cpu_count()} cores")
+        rows = {}
+        for jobs in (1, 2):
+            runs = [grade_run(folder, work / f"out-j{jobs}", jobs) for _ in range(args.repeat)]
+            wall = statistics.median(r[0] for r in runs)
+            rows[jobs] = (args.n / wall, statistics.median(r[1] for r in runs), wall)
+            print(f"grade -j {jobs}: {rows[jobs][0]:.1f} notebooks/s, median {rows[jobs][1] * 1000:.0f} ms per notebook, "
+                  f"{wall:.1f} s wall")
+        floor_seconds = statistics.median(floor(paths) for _ in range(max(1, args.repeat)))
+        floor_rate = args.n / floor_seconds
+        print(f"floor (read + exec + call once, in-process, unsandboxed): {floor_rate:.1f} notebooks/s; "
+              f"grade -j 2 takes {floor_rate / rows[2][0]:.1f}x the floor's time (target <= {TARGETS['floor_ratio']}x)")
+        per_notebook = nbclient_seconds(paths[:args.sample])
+        if per_notebook is None:
+            print("nbclient: not installed (pip install nbclient ipykernel) - skipped")
+        else:
+            print(f"nbclient executing whole notebooks: {per_notebook:.2f} s per notebook (sample of {args.sample}); "
+                  f"grade -j 2 is {per_notebook * rows[2][0]:.0f}x faster (target >= {TARGETS['nbclient_speedup']}x)")
+        rerun = statistics.median(timed([GRADE, str(folder), "--out", str(work / "out-j2"), "-q", "-j", "2"])[0]
+                                  for _ in range(max(1, args.repeat)))
+        print(f"unchanged re-run (all reused from the gradebook): {rerun:.2f} s (target <= {TARGETS['rerun_seconds']} s)")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of any grader process: {peak:.0f} MB (target <= {TARGETS['rss_mb']} MB)")
+        one = work / "one"
+        cold = statistics.median(timed([GRADE, str(paths[0]), "--out", str(one), "-q", "--regrade"])[0] for _ in range(5))
+        print(f"cold `grade one.ipynb`: {cold:.2f} s, median of 5 (target <= {TARGETS['cold_seconds']} s)")
+        print(f"grade -j 2: {rows[2][0]:.1f} notebooks/s (target >= {TARGETS['j2_rate']})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
