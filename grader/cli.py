@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--github", action="store_true", default=os.environ.get("GITHUB_ACTIONS") == "true",
                         help="GitHub Actions mode: annotations, a job summary, fenced student output "
                              "(on by default when GITHUB_ACTIONS=true)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="grade on a Dask distributed cluster (tcp://HOST:PORT); results and "
+                             "reports come back here")
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
                         help="how student code is confined: bwrap (bubblewrap namespaces), process "
                              "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
@@ -101,8 +104,6 @@ def run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["history"]:
         return history(argv[1:])
-    from grader.pipeline import Grader  # after argument parsing: --help stays instant
-
     args = build_parser().parse_args(argv)
     try:
         rubric = load_rubric(args.rubric)
@@ -121,16 +122,19 @@ def run(argv: list[str] | None) -> int:
     started = time.monotonic()
     try:
         book = open_gradebook(args.gradebook or default_url(out))
-        with Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade) as grader:
-            isolation, warning = terminal.render_isolation(grader.run_result([]))
+        backend = open_backend(args, rubric, book)
+        try:
+            isolation, warning = terminal.render_isolation(backend.run_result([]))
             if warning:
                 print(f"grade: warning: {warning}", file=sys.stderr)
             if not args.quiet:
-                print(terminal.render_seeds(grader.run_result([])), flush=True)
-                print(isolation, flush=True)
-            results = grade_with_progress(grader, submissions, args.jobs, args.quiet)
-            run_result = grader.run_result(results)
-        book.close()
+                print(terminal.render_seeds(backend.run_result([])), flush=True)
+                print(isolation + (f" (on the workers of {args.scheduler})" if args.scheduler else ""), flush=True)
+            results = grade_with_progress(backend, submissions, args.jobs, args.quiet)
+            run_result = backend.run_result(results)
+        finally:
+            backend.close()
+            book.close()
     except (SandboxError, GradebookError) as error:
         print(f"grade: error: {error}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
@@ -179,6 +183,22 @@ def publish_to_github(run_result) -> None:
                 handle.write(github.summary(run_result))
         except OSError as error:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
+
+
+def open_backend(args, rubric, book):
+    """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
+    if args.scheduler:
+        try:
+            from grader.distributed import DaskGrading
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
+        try:
+            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade)
+        except (OSError, TimeoutError) as error:
+            raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+    from grader.pipeline import Grader
+
+    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade)
 
 
 def open_gradebook(url: str):

@@ -161,11 +161,7 @@ class Grader:
                                 sources={c.index: c.source for c in cells if c.index in shown})
 
     def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
-        finding = Finding(step="notebook", verdict=WRONG, diagnosis=diagnosis, points=0.0,
-                          max_points=0.0, message=message)
-        return SubmissionResult(student=submission.student, path=submission.path, status=UNGRADABLE,
-                                score=0.0, max_score=self.max_score, findings=[finding],
-                                seconds=round(time.monotonic() - started, 3))
+        return ungradable(submission, diagnosis, message, self.max_score, time.monotonic() - started)
 
     def _grade_function(self, role: str, extraction: Extraction, output: list[str]) -> list[Finding]:
         steps = self.rubric.function_steps(role)
@@ -273,15 +269,28 @@ class Grader:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
-        visibility = self.rubric.spec.visibility
-        steps = [StepInfo(step_id, step.title.replace("{layer}", step_id.split("layer")[-1][:1]),
-                          step.points, step.visible) for step_id, step in self.rubric.steps.items()]
-        return RunResult(grader_name=GRADER_NAME, grader_version=__version__,
-                         rubric_id=self.rubric.id, rubric_sha256=self.rubric.sha256,
-                         seeds=self.seeds, submissions=results, protections=self.protections,
-                         steps=steps, rubric_title=self.rubric.spec.title,
-                         show_output=visibility.show_output, show_code=visibility.show_code,
-                         gradescope_visibility=visibility.gradescope)
+        return run_result(self.rubric, results, self.protections)
+
+
+def ungradable(submission: Submission, diagnosis: str, message: str, max_score: float,
+               seconds: float = 0.0) -> SubmissionResult:
+    """A file that cannot be graded: one `notebook` finding, no points."""
+    finding = Finding(step="notebook", verdict=WRONG, diagnosis=diagnosis, points=0.0, max_points=0.0,
+                      message=message)
+    return SubmissionResult(student=submission.student, path=submission.path, status=UNGRADABLE, score=0.0,
+                            max_score=max_score, findings=[finding], seconds=round(seconds, 3))
+
+
+def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protections: list[dict]) -> RunResult:
+    """The whole run as reports see it: results plus what they need to know of the rubric."""
+    visibility = rubric.spec.visibility
+    steps = [StepInfo(step_id, step.title.replace("{layer}", step_id.split("layer")[-1][:1]),
+                      step.points, step.visible) for step_id, step in rubric.steps.items()]
+    return RunResult(grader_name=GRADER_NAME, grader_version=__version__, rubric_id=rubric.id,
+                     rubric_sha256=rubric.sha256, seeds={p.id: p.seed for p in rubric.spec.probes},
+                     submissions=results, protections=protections, steps=steps, rubric_title=rubric.spec.title,
+                     show_output=visibility.show_output, show_code=visibility.show_code,
+                     gradescope_visibility=visibility.gradescope)
 
 
 def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:

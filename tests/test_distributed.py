@@ -1,0 +1,48 @@
+"""Scale-out on a Dask cluster: a LocalCluster whose workers each run their own sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBMISSIONS, expected_examples
+
+distributed = pytest.importorskip("distributed")
+GRADE = str(Path(sys.executable).with_name("grade"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as local:
+        yield local
+
+
+def test_grading_on_a_cluster_equals_grading_here(cluster, tmp_path):
+    here = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "here"), "-q"],
+                          capture_output=True, text=True, timeout=300)
+    there = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "there"), "-q",
+                            "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=300)
+    assert here.returncode == 0 and there.returncode == 0, there.stderr[-2000:]
+
+    def findings(folder):
+        data = json.loads((folder / "results.json").read_text())
+        return {s["student"]: (s["path"], s["score"], s["findings"]) for s in data["submissions"]}
+
+    assert findings(tmp_path / "there") == findings(tmp_path / "here")
+    assert set(findings(tmp_path / "there")) == set(expected_examples())
+    # the results came back to this machine's gradebook: a second run reuses them all
+    again = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "there"), "-q",
+                            "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=300)
+    assert "32 of 32 unchanged" in again.stdout
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
+    completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(tmp_path),
+                                "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2 and "cannot reach the Dask scheduler" in completed.stderr
+    assert "Traceback" not in completed.stderr
