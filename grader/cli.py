@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.discover import DiscoveryError, discover
-from grader.gradebook import Gradebook, GradebookError, default_url
+from grader.errors import GradebookError
 from grader.report import github, gradescope, terminal
 from grader.report.files import write_atomic
 from grader.report.progress import Progress
@@ -201,7 +201,13 @@ def open_backend(args, rubric, book):
     return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade)
 
 
+def default_url(folder: Path) -> str:
+    return f"sqlite:///{(folder / 'gradebook.sqlite').resolve()}"
+
+
 def open_gradebook(url: str):
+    from grader.gradebook import Gradebook  # SQLAlchemy: imported when needed
+
     try:
         return Gradebook(url)
     except GradebookError as error:

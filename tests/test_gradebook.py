@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 from conftest import SUBMISSIONS, load_examples_module, write_notebook
-from grader.gradebook import Gradebook, GradebookError
+from grader.errors import GradebookError
+from grader.gradebook import Gradebook
 from grader.pipeline import Grader
 from grader.results import Submission
 

@@ -107,9 +107,11 @@ def class_report(run: RunResult, templates: Templates | None = None) -> str:
     stats = {"students": students, "graded": len(graded), "ungradable": students - len(graded),
              "full": sum(r.score >= r.max_score for r in graded), "max_score": max_score,
              "median": statistics.median(scores) if scores else 0, "mean": statistics.fmean(scores) if scores else 0}
-    score_chart = charts.strip_scripts(charts.score_histogram(scores, max_score))
+    # Charts describe a class; for one notebook (a student's own check) they say nothing and
+    # importing matplotlib would double the run's time.
+    score_chart = charts.strip_scripts(charts.score_histogram(scores, max_score)) if len(graded) > 1 else ""
     bars = [(f"{step}: {diagnosis}", count) for (step, diagnosis), count in mistakes.most_common(15)]
-    mistake_chart = charts.strip_scripts(charts.mistake_bars(bars, len(graded))) if bars else ""
+    mistake_chart = charts.strip_scripts(charts.mistake_bars(bars, len(graded))) if bars and len(graded) > 1 else ""
     return templates.index.render(
         run=run, stats=stats, reteach=reteach, pass_rates=pass_rates, score_chart=score_chart,
         mistake_chart=mistake_chart, css=templates.css,
