@@ -174,6 +174,13 @@ def test_numpy_alias_removed_from_numpy_is_a_note(grade_cells):
     assert "np.int" in next(f.message for f in result.findings if f.step == "forward.function")
 
 
+def test_numpy_2_removed_spellings_are_served_too(grade_cells):
+    source = ex.forward(l1=dict(threshold="D1 = (D1 < keep_prob).astype(np.float_)"))
+    result = grade_code(grade_cells, source)
+    assert non_ok(result) == {"forward.function": "numpy_compat"}
+    assert "np.float_" in next(f.message for f in result.findings if f.step == "forward.function")
+
+
 def test_failed_import_is_named_when_graded_code_needs_it(grade_cells):
     result = grade_cells("from course_helpers_v9 import relu\nimport numpy as np\nfrom reg_utils import sigmoid",
                          ex.forward(), ex.backward())
