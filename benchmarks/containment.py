@@ -11,7 +11,6 @@ no process left behind) and the time to the verdict.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -57,13 +56,7 @@ def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
     canary = folder / "canary.txt"
     canary.write_text("untouched")
     other = write_notebook(folder / "other.ipynb", hostile_cases.IMPORTS, hostile_cases.GOOD)
-    tcp = socket.socket()
-    tcp.bind(("127.0.0.1", 0))
-    tcp.listen(8)
-    tcp.setblocking(False)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    udp.setblocking(False)
+    tcp, udp = hostile_cases.listeners()
     ctx = {"other": other, "canary": canary, "tcp": tcp.getsockname()[1], "udp": udp.getsockname()[1]}
     rows = []
     with Grader(load_rubric(rubric_path), isolation=mode) as grader:
@@ -77,9 +70,8 @@ def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
             result = grader.grade(Submission(name, str(path)))
             seconds = time.monotonic() - started
             outcome = next(f for f in result.findings if f.step == "forward.function")
-            heard = _heard(tcp, udp)
             contained = ("ESCAPED" not in result.output and canary.read_text() == "untouched"
-                         and not heard and leftovers(grader.sandbox._root) == 0)
+                         and not hostile_cases.heard(tcp, udp) and leftovers(grader.sandbox._root) == 0)
             wrong = next((f for f in result.findings if f.verdict == "wrong"), None)
             verdict = (outcome.diagnosis or (f"{wrong.step.split('.')[-1]}: {wrong.diagnosis}" if wrong else None)
                        or "ran; attempt blocked")
@@ -87,19 +79,6 @@ def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
     tcp.close()
     udp.close()
     return rows
-
-
-def _heard(tcp: socket.socket, udp: socket.socket) -> bool:
-    try:
-        tcp.accept()
-        return True
-    except BlockingIOError:
-        pass
-    try:
-        udp.recv(100)
-        return True
-    except BlockingIOError:
-        return False
 
 
 def main() -> None:

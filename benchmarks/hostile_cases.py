@@ -104,6 +104,31 @@ def cases(ctx) -> dict[str, dict]:
     }
 
 
+def listeners():
+    """A TCP and a UDP socket on 127.0.0.1 that hostile code tries to reach."""
+    import socket
+
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    tcp.setblocking(False)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    return tcp, udp
+
+
+def heard(tcp, udp) -> bool:
+    """Did anything connect or send (without waiting)?"""
+    for receive in (tcp.accept, lambda: udp.recv(100)):
+        try:
+            receive()
+            return True
+        except BlockingIOError:
+            pass
+    return False
+
+
 def notebook_source(case: dict) -> str:
     return FORWARD.format(before=textwrap.indent(case.get("before", ""), "    "),
                           after=textwrap.indent(case.get("after", ""), "    "),

@@ -7,7 +7,6 @@ this machine offers."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -35,13 +34,7 @@ def batch(request, tmp_path_factory):
     canary = folder / "canary.txt"
     canary.write_text("untouched")
     good = write_notebook(folder / "good.ipynb", IMPORTS, hostile.GOOD)
-    tcp = socket.socket()
-    tcp.bind(("127.0.0.1", 0))
-    tcp.listen(8)
-    tcp.setblocking(False)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    udp.setblocking(False)
+    tcp, udp = hostile.listeners()
     ctx = {"other": good, "canary": canary, "tcp": tcp.getsockname()[1], "udp": udp.getsockname()[1]}
     table = cases(ctx)
     submissions = []
@@ -54,18 +47,11 @@ def batch(request, tmp_path_factory):
         sandbox_root = grader.sandbox._root
         leftovers = _processes_under(sandbox_root)
         protections = {p["name"]: p["active"] for p in grader.protections}
-    try:
-        connection = tcp.accept()
-    except BlockingIOError:
-        connection = None
-    try:
-        datagram = udp.recv(100)
-    except BlockingIOError:
-        datagram = None
+    contacted = hostile.heard(tcp, udp)
     tcp.close()
     udp.close()
     yield dict(table=table, results=results, alone=alone, canary=canary, leftovers=leftovers,
-               connection=connection, datagram=datagram, protections=protections)
+               contacted=contacted, protections=protections)
 
 
 def _processes_under(root: str) -> list[int]:
@@ -102,7 +88,7 @@ def test_hostile_case(batch, name):
 
 def test_nothing_escaped(batch):
     assert batch["leftovers"] == []
-    assert batch["connection"] is None and batch["datagram"] is None
+    assert not batch["contacted"]
     assert batch["canary"].read_text() == "untouched"
     assert not Path("/tmp/reduced").exists()
 

@@ -16,28 +16,16 @@ from grader.results import Submission
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.sandbox.protocol import ProtocolError, pack, unpack
 from grader.sandbox.runner import child_environment
+from conftest import load_script
+
+hostile = load_script("benchmarks", "hostile_cases")
 
 IMPORTS = "import numpy as np\nfrom reg_utils import relu, sigmoid"
 
 
 def forward_with(body_before: str = "", return_line: str = "return A3, cache") -> str:
-    """A correct forward function with extra statements at its start."""
-    indented = "\n".join("    " + line for line in body_before.splitlines())
-    return f'''def forward_propagation_with_dropout(X, parameters, keep_prob):
-{indented}
-    W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
-    A1 = relu(W1 @ X + b1); Z1 = W1 @ X + b1
-    D1 = np.random.rand(*A1.shape) < keep_prob
-    A1 = A1 * D1 / keep_prob
-    Z2 = W2 @ A1 + b2
-    A2 = relu(Z2)
-    D2 = np.random.rand(*A2.shape) < keep_prob
-    A2 = A2 * D2 / keep_prob
-    Z3 = W3 @ A2 + b3
-    A3 = sigmoid(Z3)
-    cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)
-    {return_line}
-'''
+    """A correct forward function with extra statements at its start (see hostile_cases)."""
+    return hostile.notebook_source({"before": body_before, "returned": return_line.removeprefix("return ")})
 
 
 @pytest.fixture(scope="module")
