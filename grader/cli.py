@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grade",
         description="Grade inverted-dropout notebooks and name the wrong step.",
-        epilog="Exit status: 0 when every notebook was graded or reported ungradable, "
+        epilog="Also: `grade history STUDENT [--out DIR | --gradebook URL]` lists a student's past "
+               "results. Exit status: 0 when every notebook was graded or reported ungradable, "
                "1 when --fail-under is given and a score is below it, 2 for a usage error.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a notebook, or a folder searched recursively for *.ipynb")

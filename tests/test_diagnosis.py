@@ -8,7 +8,7 @@ import pytest
 
 from conftest import load_examples_module, non_ok
 from grader.observations import Draw
-from reference.dropout_diagnosis import diagnose_mask
+from reference.dropout_masks import diagnose_mask
 
 ex = load_examples_module()
 
