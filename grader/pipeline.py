@@ -28,7 +28,7 @@ from grader.notebook import NotebookError, read_code_cells
 from grader.observations import NOTE, WRONG, Observation
 from grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
 from grader.rubric import LoadedRubric
-from grader.sandbox.protocol import ProtocolError, encode_value, pack, unpack
+from grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
 from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
@@ -62,6 +62,9 @@ class Grader:
             memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb),
             isolation=isolation, standins=str(rubric.assignment.STANDINS))
         self.probes = [self._prepare(p) for p in rubric.spec.probes]
+        # Every job of a role sends the same probe inputs: archive them once for the run.
+        self._inputs = {role: archive({k: v for p in self.probes for k, v in p.arrays[role].items()})
+                        for role in rubric.roles}
         self.max_score = sum(step.points for step in rubric.steps.values())
         self.protections = self._probe_protections()
 
@@ -199,12 +202,8 @@ class Grader:
 
     def _job(self, role: str, extraction: Extraction) -> bytes:
         function = self.rubric.spec.functions[role]
-        arrays: dict[str, np.ndarray] = {}
-        calls = []
-        for probe in self.probes:
-            arrays.update(probe.arrays[role])
-            calls.append({"role": role, "probe": probe.id, "function": function.name,
-                          "seed": probe.seed, "args": probe.arguments[role]})
+        calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
+                  "args": probe.arguments[role]} for probe in self.probes]
         header = {
             "limits": self._limits(),
             "standins": str(self.rubric.assignment.STANDINS),
@@ -212,7 +211,7 @@ class Grader:
             "calls": calls,
             "trace": True,
         }
-        return pack(header, arrays)
+        return pack(header, self._inputs[role])
 
     def _limits(self) -> dict:
         limits = self.rubric.spec.limits

@@ -24,11 +24,18 @@ class ProtocolError(Exception):
     """The bytes are not a well-formed message, or break a limit."""
 
 
-def pack(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def archive(arrays: dict[str, np.ndarray]) -> bytes:
+    """Arrays as an .npz archive (made once and reused when the arrays do not change)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def pack(header: dict[str, Any], arrays: dict[str, np.ndarray] | bytes) -> bytes:
+    """A message: the JSON header, then the arrays (or an archive already made of them)."""
     body = json.dumps(header, allow_nan=False, default=_plain).encode()
-    return _HEADER.pack(MAGIC, len(body)) + body + buffer.getvalue()
+    packed = arrays if isinstance(arrays, bytes) else archive(arrays)
+    return _HEADER.pack(MAGIC, len(body)) + body + packed
 
 
 def unpack(blob: bytes, max_arrays: int = 10_000, max_elements: int = 50_000_000
