@@ -69,6 +69,9 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
     try:
         header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)
         calls = [_call_record(c, arrays) for c in header["calls"]]
+        asked = [p.id for p in rubric.spec.probes]
+        if [c.probe for c in calls] != asked or any(c.role != role for c in calls):
+            raise ProtocolError("the result does not answer the calls that were asked")
         load_failures = list(header.get("load_failures", []))
         compat = [str(a) for a in header.get("numpy_compat", [])][:10]
     except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -29,6 +29,7 @@ from grader.observations import NOTE, WRONG, Observation
 from grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
 from grader.rubric import LoadedRubric
 from grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
+from grader.errors import GradebookError
 from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
@@ -110,7 +111,18 @@ class Grader:
 
     # --- one submission --------------------------------------------------------------------
     def grade(self, submission: Submission) -> SubmissionResult:
-        """Grade one notebook (or reuse its unchanged result from the gradebook)."""
+        """Grade one notebook (or reuse its unchanged result from the gradebook). Never raises
+        for one notebook's sake: a failure of the grader itself becomes that notebook's finding,
+        and the rest of the class is graded."""
+        try:
+            return self._grade(submission)
+        except (GradebookError, SandboxError):
+            raise  # the machine's problem, not this notebook's: stop and say so
+        except Exception as error:  # noqa: BLE001 - a bug of ours must not lose the class
+            return ungradable(submission, "unreadable", f"the grader failed on this notebook "
+                              f"({type(error).__name__}: {error}); please report it", self.max_score)
+
+    def _grade(self, submission: Submission) -> SubmissionResult:
         started = time.monotonic()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)

@@ -162,3 +162,15 @@ def _empty_npz() -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer)
     return buffer.getvalue()
+
+
+def test_a_result_answering_other_calls_is_refused(strict):
+    """Forged data on the result channel that names unknown probes is an error, not a crash."""
+    forged = forward_with(
+        "import io, json, struct\nhead = json.dumps({'calls': [{'role': 'forward', 'probe': 'nope', "
+        "'status': 'returned', 'return': {'type': 'None'}}]}).encode()\n"
+        "blob = io.BytesIO()\nnp.savez(blob)\n"
+        "for fd in range(3, 40):\n    try:\n        os.write(fd, struct.pack('<4sQ', b'GRD1', len(head)) + head + blob.getvalue())\n"
+        "    except OSError:\n        pass\nos._exit(0)")
+    outcome = forward_outcome(strict(forged.replace("def forward", "import os\ndef forward", 1)))
+    assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
