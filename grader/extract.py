@@ -21,7 +21,8 @@ from grader.notebook import Cell
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
 END_MARKERS = ("END CODE HERE", "YOUR CODE ENDS HERE")
 BUILTINS = frozenset(dir(builtins))
-MAX_CELL_CHARS = 300_000
+MAX_CELL_CHARS = 300_000  # no real cell comes near; a hostile one could cost seconds to parse
+MAX_NOTEBOOK_CHARS = 3_000_000  # all cells together: past this, later cells are not parsed
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,14 @@ def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
     statements: list[_Statement] = []
     cell_syntax_errors: list[tuple[Cell, CellSyntaxError]] = []
     parsed_sources: dict[int, str] = {}
+    budget = MAX_NOTEBOOK_CHARS
     for cell in cells:
+        budget -= len(cell.source)
+        if budget < 0:
+            cell_syntax_errors.append((cell, CellSyntaxError(
+                cell.index, 1, f"not parsed: the notebook has more than {MAX_NOTEBOOK_CHARS // 1_000_000} MB "
+                               "of code before this cell")))
+            continue
         tree, source, error = _parse_cell(cell)
         if error is not None:
             cell_syntax_errors.append((cell, error))

@@ -134,3 +134,13 @@ def test_parameters_are_read_for_the_signature_check():
     result = extract(cells("def backward_propagation_with_dropout(dA3, cache, keep_prob=0.5):\n    pass\n"), GRADED)
     assert result.functions["backward"].parameters == ("dA3", "cache", "keep_prob")
     assert "forward" not in result.functions
+
+
+def test_parsing_stops_at_the_notebook_budget():
+    from grader.extract import MAX_NOTEBOOK_CHARS
+
+    filler = "x = [" + "1, " * 90_000 + "]\n"  # ~270 kB, under the per-cell limit
+    many = [filler] * (MAX_NOTEBOOK_CHARS // len(filler) + 1)
+    result = extract(cells(*many, "def forward_propagation_with_dropout(X, parameters, keep_prob):\n    return 1\n"), GRADED)
+    assert "forward" not in result.functions
+    assert "more than 3 MB of code" in result.syntax_errors["forward"].message
