@@ -85,7 +85,8 @@ def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
     parsed_sources: dict[int, str] = {}
     budget = MAX_NOTEBOOK_CHARS
     for cell in cells:
-        budget -= len(cell.source)
+        if len(cell.source) <= MAX_CELL_CHARS:  # larger cells are refused on their own, below
+            budget -= len(cell.source)
         if budget < 0:
             cell_syntax_errors.append((cell, CellSyntaxError(
                 cell.index, 1, f"not parsed: the notebook has more than {MAX_NOTEBOOK_CHARS // 1_000_000} MB "
