@@ -164,11 +164,34 @@ def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | N
         pass
     transformed = ipython_to_python(source)
     try:
-        return ast.parse(transformed), transformed, None
+        tree = ast.parse(transformed)
+        body = _python_cell_magic_body(tree)
+        if body is not None:  # %%time and friends run their body as Python: so do we
+            blank_first_line = "\n" + body  # keeps the body's lines where they are in the cell
+            return ast.parse(blank_first_line), blank_first_line, None
+        return tree, transformed, None
     except SyntaxError as exc:
         return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, source, CellSyntaxError(cell.index, 1, f"cannot parse the cell: {type(exc).__name__}")
+
+
+# Cell magics whose body IPython runs as ordinary Python in the notebook's namespace.
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+
+
+def _python_cell_magic_body(tree: ast.Module) -> str | None:
+    """The body of `%%time` (etc.), read from IPython's own translation of the cell:
+    `get_ipython().run_cell_magic('time', '', body)`."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return None
+    call = tree.body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "run_cell_magic" and len(call.args) == 3
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+        return None
+    name, _, body = (a.value for a in call.args)
+    return body if name in PYTHON_CELL_MAGICS else None
 
 
 def ipython_to_python(source: str) -> str:

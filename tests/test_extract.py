@@ -144,3 +144,14 @@ def test_parsing_stops_at_the_notebook_budget():
     result = extract(cells(*many, "def forward_propagation_with_dropout(X, parameters, keep_prob):\n    return 1\n"), GRADED)
     assert "forward" not in result.functions
     assert "more than 3 MB of code" in result.syntax_errors["forward"].message
+
+
+def test_a_time_cell_magic_runs_its_body_as_python():
+    result = extract(cells(
+        "import numpy as np",
+        "%%time\ndef forward_propagation_with_dropout(X, parameters, keep_prob):\n    a = 1\n    return a\n",
+        "%%bash\necho not python\n",
+    ), GRADED)
+    function = result.functions["forward"]
+    assert (function.cell, function.line) == (1, 2)
+    assert result.fragments[-1].cell_line(3) == 4  # `return a` is line 4 of the cell
