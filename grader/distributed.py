@@ -16,7 +16,7 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from grader import __version__
+from grader.build import build_id
 from grader.results import Submission, SubmissionResult
 
 PLUGIN = "dropout-grader"
@@ -38,8 +38,8 @@ class GraderPlugin(WorkerPlugin):
         from grader.pipeline import Grader
         from grader.rubric import load_rubric
 
-        if self.version != __version__:
-            raise RuntimeError(f"this worker has dropout-grader {__version__}, the client {self.version}")
+        if self.version != build_id():
+            raise RuntimeError(f"this worker has dropout-grader {build_id()}, the client {self.version}")
         self.folder = tempfile.mkdtemp(prefix="grader-worker-")
         path = Path(self.folder) / "rubric.yaml"
         path.write_text(self.rubric_text)
@@ -84,7 +84,7 @@ class DaskGrading:
         self.rubric = rubric
         self.gradebook = gradebook
         self.regrade = regrade
-        self.client.register_plugin(GraderPlugin(Path(rubric.path).read_text(), isolation, __version__), name=PLUGIN)
+        self.client.register_plugin(GraderPlugin(Path(rubric.path).read_text(), isolation, build_id()), name=PLUGIN)
         self.max_score = sum(step.points for step in rubric.steps.values())
         reported = self.client.run(_worker_protections)
         self.protections = next(iter(reported.values()), [])
@@ -106,7 +106,7 @@ class DaskGrading:
             known = None
             if self.gradebook is not None and not self.regrade:
                 known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256,
-                                              __version__, file_sha256=file_sha)
+                                              build_id(), file_sha256=file_sha)
             if known is not None:
                 known.reused = True
                 yield index, known
@@ -127,7 +127,8 @@ class DaskGrading:
             index, file_sha = futures[future]
             result = SubmissionResult.from_dict(future.result())
             if self.gradebook is not None:
-                self.gradebook.record(result, result.code_sha256, self.rubric.sha256, __version__, file_sha256=file_sha)
+                self.gradebook.record(result, result.code_sha256, self.rubric.sha256, build_id(),
+                                      file_sha256=file_sha)
             yield index, result
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from grader import __version__
+from grader.build import build_id
 from grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
 from grader.extract import Extraction, extract
@@ -146,14 +146,14 @@ class Grader:
         """The gradebook's result for an unchanged file or unchanged graded code, if any."""
         if self.gradebook is None or self.regrade or not any(sha.values()):
             return None
-        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, __version__, **sha)
+        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, build_id(), **sha)
         return replace(known, reused=True) if known is not None else None
 
     def _remember(self, submission: Submission, file_sha: str | None, code_sha: str, grade) -> SubmissionResult:
         """Grade, and record the result in the gradebook the moment it is known."""
         result = replace(grade(), code_sha256=code_sha)
         if self.gradebook is not None:
-            self.gradebook.record(result, code_sha, self.rubric.sha256, __version__, file_sha256=file_sha)
+            self.gradebook.record(result, code_sha, self.rubric.sha256, build_id(), file_sha256=file_sha)
         return result
 
     def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
@@ -297,7 +297,7 @@ def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protection
     visibility = rubric.spec.visibility
     steps = [StepInfo(step_id, step.title.replace("{layer}", step_id.split("layer")[-1][:1]),
                       step.points, step.visible) for step_id, step in rubric.steps.items()]
-    return RunResult(grader_name=GRADER_NAME, grader_version=__version__, rubric_id=rubric.id,
+    return RunResult(grader_name=GRADER_NAME, grader_version=build_id(), rubric_id=rubric.id,
                      rubric_sha256=rubric.sha256, seeds={p.id: p.seed for p in rubric.spec.probes},
                      submissions=results, protections=protections, steps=steps, rubric_title=rubric.spec.title,
                      show_output=visibility.show_output, show_code=visibility.show_code,
