@@ -63,11 +63,12 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
         empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit),
                                     role=role)
         return empty
-    if run.exit_code == 3:
-        empty.outcome = Observation(step, WRONG, "memory", dict(facts, limit=f"{limits.memory_mb} MB"), role=role)
-        return empty
     try:
         header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)
+        if header.get("out_of_memory") is True:  # the harness's own last word (not an exit code,
+            empty.outcome = Observation(step, WRONG, "memory", dict(  # which student code can fake)
+                facts, limit=f"{limits.memory_mb} MB"), role=role)
+            return empty
         calls = [_call_record(c, arrays) for c in header["calls"]]
         asked = [p.id for p in rubric.spec.probes]
         if [c.probe for c in calls] != asked or any(c.role != role for c in calls):

@@ -174,3 +174,11 @@ def test_a_result_answering_other_calls_is_refused(strict):
         "    except OSError:\n        pass\nos._exit(0)")
     outcome = forward_outcome(strict(forged.replace("def forward", "import os\ndef forward", 1)))
     assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
+
+
+def test_exit_at_import_is_an_error_for_that_notebook_only(strict):
+    """A module-level statement the graded code reads runs when the child loads the notebook."""
+    result = strict("import os\nSTOP = os._exit(3)", forward_with("print(STOP)"))
+    outcome = forward_outcome(result)
+    assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
+    assert "exited with code 3" in outcome.message

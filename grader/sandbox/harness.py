@@ -25,6 +25,8 @@ from grader.sandbox.protocol import decode_value, pack, unpack
 from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
+# Made in the zygote: when memory runs out, there may be none left to build a message.
+OUT_OF_MEMORY = pack({"out_of_memory": True}, {})
 MAX_ITEMS = 64  # entries of a returned tuple/dict that are looked at
 
 
@@ -227,6 +229,10 @@ def main(job_fd: int, result_fd: int) -> None:
             view = view[written:]
     except MemoryError:
         code = 3
+        try:
+            os.write(result_fd, OUT_OF_MEMORY)
+        except OSError:
+            pass
     except BaseException:  # noqa: BLE001 - whatever happened, the parent reads the exit code
         code = 4
     finally:
