@@ -87,11 +87,15 @@ def render_feedback(result: SubmissionResult, style: Style, width: int = 100, sh
     """One student's feedback: every step, its verdict and message, and the line it points at."""
     head = f"{result.student}  {_points(result.score)}/{_points(result.max_score)}  ({result.path})"
     lines = [style.bold(head)]
+    shown_messages: set[str] = set()
     for f in result.findings:
         mark = style.paint(MARKS.get(f.verdict, "?"), COLORS.get(f.verdict, "0"))
         points = f"{_points(f.points)}/{_points(f.max_points)}"
         label = f.step + (f" [{f.diagnosis}]" if f.diagnosis else "")
         lines.append(f"{mark} {label:<44} {points:>7}")
+        if f.diagnosis == "not_assessed" and f.message in shown_messages:
+            continue  # the same reason as the step above: said once
+        shown_messages.add(f.message)
         if f.verdict != "ok":
             for chunk in textwrap.wrap(printable(f.message), width=width - 4):
                 lines.append(f"    {chunk}")
