@@ -8,7 +8,12 @@ All code here is written for this project (no course material).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import make_submissions as examples  # noqa: E402 - the example class's template is style one
 
 IMPORTS = "import numpy as np\nfrom reg_utils import relu, sigmoid\n"
 NOTE_DIAGNOSES = {"numpy_compat", "different_stream", "defined_twice"}
@@ -36,8 +41,8 @@ class Style:
     a: str  # activation name pattern, "{n}" is the layer
     d: str  # mask name pattern
     da: str
-    forward: str  # template with {L1} {L2} and names filled in
-    backward: str  # template with {B1} {B2}
+    forward: str  # template with {layer1} {layer2} and names filled in
+    backward: str  # template with {layer1} {layer2}
     layer: callable  # n -> Layer (the correct lines)
     back_layer: callable  # n -> BackLayer
     helpers: bool = False  # the layer lines live in helper functions in their own cells
@@ -48,58 +53,15 @@ class Style:
 
 
 # --- the styles ---------------------------------------------------------------------------
-FORWARD_1 = '''\
-def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
-    np.random.seed(1)
-    W1 = parameters["W1"]
-    b1 = parameters["b1"]
-    W2 = parameters["W2"]
-    b2 = parameters["b2"]
-    W3 = parameters["W3"]
-    b3 = parameters["b3"]
-    Z1 = np.dot(W1, X) + b1
-    A1 = relu(Z1)
-{L1}
-    Z2 = np.dot(W2, A1) + b2
-    A2 = relu(Z2)
-{L2}
-    Z3 = np.dot(W3, A2) + b3
-    A3 = sigmoid(Z3)
-    cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)
-    return A3, cache
-'''
-
-BACKWARD_1 = '''\
-def backward_propagation_with_dropout(X, Y, cache, keep_prob):
-    m = X.shape[1]
-    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    dZ3 = A3 - Y
-    dW3 = 1. / m * np.dot(dZ3, A2.T)
-    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
-    dA2 = np.dot(W3.T, dZ3)
-{B2}
-    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
-    dW2 = 1. / m * np.dot(dZ2, A1.T)
-    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
-    dA1 = np.dot(W2.T, dZ2)
-{B1}
-    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
-    dW1 = 1. / m * np.dot(dZ1, X.T)
-    db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
-    gradients = {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
-                 "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
-    return gradients
-'''
-
 FORWARD_2 = '''\
 def forward_propagation_with_dropout(X, params, kp):
     w1, c1, w2, c2, w3, c3 = (params[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
     z1 = w1 @ X + c1
     a1 = np.maximum(z1, 0)
-{L1}
+{layer1}
     z2 = w2 @ a1 + c2
     a2 = np.maximum(z2, 0)
-{L2}
+{layer2}
     z3 = w3 @ a2 + c3
     out = 1 / (1 + np.exp(-z3))
     return out, (z1, keep1, a1, w1, c1, z2, keep2, a2, w2, c2, z3, out, w3, c3)
@@ -112,11 +74,11 @@ def backward_propagation_with_dropout(X, Y, cache, kp):
     g3 = out - Y
     grads = {"dZ3": g3, "dW3": g3 @ a2.T / n, "db3": g3.sum(axis=1, keepdims=True) / n}
     da2 = w3.T @ g3
-{B2}
+{layer2}
     g2 = da2 * (a2 > 0)
     grads.update(dA2=da2, dZ2=g2, dW2=g2 @ a1.T / n, db2=g2.sum(axis=1, keepdims=True) / n)
     da1 = w2.T @ g2
-{B1}
+{layer1}
     g1 = da1 * (a1 > 0)
     grads.update(dA1=da1, dZ1=g1, dW1=g1 @ X.T / n, db1=g1.sum(axis=1, keepdims=True) / n)
     return grads
@@ -184,17 +146,17 @@ def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
     {threshold2}
     Z1 = W1.dot(X) + b1
     A1 = np.maximum(Z1, 0)
-{L1}
+{layer1}
     Z2 = W2.dot(A1) + b2
     A2 = np.maximum(Z2, 0)
-{L2}
+{layer2}
     Z3 = W3.dot(A2) + b3
     A3 = 1 / (1 + np.exp(-Z3))
     return A3, (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)
 '''
 
 STYLES = [
-    Style("template", "A{n}", "D{n}", "dA{n}", FORWARD_1, BACKWARD_1,
+    Style("template", "A{n}", "D{n}", "dA{n}", examples.FORWARD, examples.BACKWARD,
           lambda n: Layer(f"D{n} = np.random.rand(A{n}.shape[0], A{n}.shape[1])",
                           f"D{n} = (D{n} < keep_prob).astype(int)",
                           f"A{n} = A{n} * D{n}", f"A{n} = A{n} / keep_prob"),
@@ -207,7 +169,7 @@ STYLES = [
           lambda n: Layer("d = np.random.rand(a.shape[0], a.shape[1])", "d = d < keep_prob",
                           "a = a * d", "a = a / keep_prob"),
           lambda n: BackLayer("da = da * d", "da = da / keep_prob"), helpers=True),
-    Style("masks_up_front_in_place", "A{n}", "D{n}", "dA{n}", FORWARD_4, BACKWARD_1,
+    Style("masks_up_front_in_place", "A{n}", "D{n}", "dA{n}", FORWARD_4, examples.BACKWARD,
           lambda n: Layer(f"D{n} = np.random.rand(W{n}.shape[0], m)", f"D{n} = D{n} < keep_prob",
                           f"A{n} *= D{n}", f"A{n} /= keep_prob"),
           lambda n: BackLayer(f"dA{n} *= D{n}", f"dA{n} /= keep_prob")),
@@ -367,18 +329,15 @@ def build(style: Style, forward_changes: dict[int, dict] | None = None,
         forward = FORWARD_4
         for key, value in fill.items():
             forward = forward.replace("{" + key + "}", value)
-        forward = forward.replace("{L1}", _render_lines([layers[1]["apply"], layers[1]["scale"]]))
-        forward = forward.replace("{L2}", _render_lines([layers[2]["apply"], layers[2]["scale"]]))
+        forward = examples.fill(forward, *(_render_lines([layers[n]["apply"], layers[n]["scale"]]) for n in (1, 2)))
     elif style.helpers:
         for n in (1, 2):
             lines = [layers[n][s] for s in ("draw", "threshold", "apply", "scale")]
             cells.append(HELPER_3.replace("{n}", str(n)).replace("{L}", _render_lines(lines)))
         forward = style.forward
     else:
-        forward = style.forward
-        for n in (1, 2):
-            lines = [layers[n][s] for s in ("draw", "threshold", "apply", "scale")]
-            forward = forward.replace(f"{{L{n}}}", _render_lines(lines))
+        forward = examples.fill(style.forward, *(_render_lines([layers[n][s] for s in (
+            "draw", "threshold", "apply", "scale")]) for n in (1, 2)))
     cells.append(forward)
     cells.append("X_t = np.ones((2, 3))\nprint('checked the shapes')")
     if style.helpers:
@@ -387,10 +346,8 @@ def build(style: Style, forward_changes: dict[int, dict] | None = None,
             cells.append(BACK_HELPER_3.replace("{n}", str(n)).replace("{B}", _render_lines([back["mask"], back["scale"]])))
         backward = style.backward
     else:
-        backward = style.backward
-        for n in (1, 2):
-            back = layers[(n, "back")]
-            backward = backward.replace(f"{{B{n}}}", _render_lines([back["mask"], back["scale"]]))
+        backward = examples.fill(style.backward, *(_render_lines([layers[(n, "back")]["mask"], layers[(n, "back")]["scale"]])
+                                                   for n in (1, 2)))
     cells.append(backward)
     return cells, slots
 

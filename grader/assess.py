@@ -55,19 +55,18 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
     if run.result_too_large:
         empty.outcome = Observation(step, WRONG, "bad_return", dict(
             facts, detail=f"more than {limits.result_mb} MB of data",
-            expected=rubric.assignment.RETURNS[role]), role=role)
+            expected=rubric.assignment.RETURNS[role]))
         return empty
     cpu_limit = run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and not run.killed_by_grader)
     if run.timed_out or cpu_limit:
         limit = (f"{limits.wall_seconds:g} s" if run.timed_out else f"{limits.cpu_seconds} s of CPU time")
-        empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit),
-                                    role=role)
+        empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit))
         return empty
     try:
         header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)
         if header.get("out_of_memory") is True:  # the harness's own last word (not an exit code,
             empty.outcome = Observation(step, WRONG, "memory", dict(  # which student code can fake)
-                facts, limit=f"{limits.memory_mb} MB"), role=role)
+                facts, limit=f"{limits.memory_mb} MB"))
             return empty
         calls = [_call_record(c, arrays) for c in header["calls"]]
         asked = [p.id for p in rubric.spec.probes]
@@ -81,9 +80,9 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
         detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
         empty.outcome = Observation(step, WRONG, "error", dict(
             facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
-                         "file descriptors it does not own?"), role=role)
+                         "file descriptors it does not own?"))
         return empty
-    role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK, role=role), output)
+    role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK), output)
     role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
     return role_run
 
@@ -127,8 +126,7 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
         evidence = dict(facts, probe=call.probe, keep_prob=probe.keep_prob if probe else "?")
         if call.status == "signature":
             return Observation(step, WRONG, "signature", dict(
-                evidence, detail=f"it is defined as {function.name}({', '.join(function.parameters)})"),
-                role=run.role)
+                evidence, detail=f"it is defined as {function.name}({', '.join(function.parameters)})"))
         if call.status == "raised":
             error = call.error or {}
             kind = str(error.get("type", "Exception"))
@@ -138,41 +136,39 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
             text += _failed_import_hint(kind, message, run.load_failures, extraction)
             if kind == "NotImplementedError" or function.template_untouched:
                 return Observation(step, WRONG, "not_implemented", dict(
-                    evidence, detail=f"calling it raised {text}"), role=run.role, value=where)
+                    evidence, detail=f"calling it raised {text}"), value=where)
             if kind == "MemoryError":
                 return Observation(step, WRONG, "memory", dict(
-                    evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), role=run.role, value=where)
+                    evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), value=where)
             text = f"raised {text} on probe {call.probe} (keep_prob={evidence['keep_prob']})"
-            first_error = first_error or Observation(step, WRONG, "error", dict(evidence, error=text),
-                                                     role=run.role, value=where)
+            first_error = first_error or Observation(step, WRONG, "error", dict(evidence, error=text), value=where)
             continue
         if call.status != "returned":
-            return Observation(step, WRONG, "error", dict(evidence, error=f"did not complete ({call.status})"),
-                               role=run.role)
+            return Observation(step, WRONG, "error", dict(evidence, error=f"did not complete ({call.status})"))
         if call.shape_of_return.get("type") == "None":
             diagnosis = "not_implemented" if function.template_untouched else "bad_return"
             return Observation(step, WRONG, diagnosis, dict(
-                evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]), role=run.role)
+                evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]))
         problem = (_too_large(call.shape_of_return, rubric.spec.limits.result_mb)
                    or rubric.assignment.check_return(run.role, call.shape_of_return))
         if problem:
             return Observation(step, WRONG, "bad_return", dict(
-                evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]), role=run.role)
+                evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]))
     if first_error is not None:
         return first_error
     notes = []
     if run.numpy_compat:
         notes.append(Observation(step, NOTE, "numpy_compat", dict(
-            facts, detail=", ".join(f"np.{a}" for a in run.numpy_compat)), role=run.role))
+            facts, detail=", ".join(f"np.{a}" for a in run.numpy_compat))))
     if len(function.definitions) > 1:
         notes.append(Observation(step, NOTE, "defined_twice", dict(
             facts, count=len(function.definitions),
-            cells=", ".join(str(c) for c, _ in function.definitions)), role=run.role))
+            cells=", ".join(str(c) for c, _ in function.definitions))))
     if notes:
         first = notes[0]
         first.evidence["also"] = [n for n in notes[1:]]
         return first
-    return Observation(step, OK, role=run.role)
+    return Observation(step, OK)
 
 
 def _too_large(structure, limit_mb: int) -> str | None:

@@ -125,11 +125,12 @@ def run(argv: list[str] | None) -> int:
         book = open_gradebook(args.gradebook or default_url(out))
         backend = open_backend(args, rubric, book)
         try:
-            isolation, warning = terminal.render_isolation(backend.run_result([]))
+            before = backend.run_result([])
+            isolation, warning = terminal.render_isolation(before)
             if warning:
                 print(f"grade: warning: {warning}", file=sys.stderr)
             if not args.quiet:
-                print(terminal.render_seeds(backend.run_result([])), flush=True)
+                print(terminal.render_seeds(before), flush=True)
                 print(isolation + (f" (on the workers of {args.scheduler})" if args.scheduler else ""), flush=True)
             results = grade_with_progress(backend, submissions, args.jobs, args.quiet)
             run_result = backend.run_result(results)

@@ -102,7 +102,16 @@ class DaskGrading:
 
         futures = {}
         for index, submission in enumerate(submissions):
-            file_sha = _file_sha256(submission.path)
+            if submission.problem:  # decided here, where the file is: never sent
+                yield index, ungradable(submission, "unreadable", submission.problem, self.max_score)
+                continue
+            try:
+                data = Path(submission.path).read_bytes()  # read once: hashed, then sent
+            except OSError as error:
+                yield index, ungradable(submission, "unreadable", f"cannot open the file ({error.strerror})",
+                                        self.max_score)
+                continue
+            file_sha = _file_sha256(submission.path, data)
             known = None
             if self.gradebook is not None and not self.regrade:
                 known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256,
@@ -110,15 +119,6 @@ class DaskGrading:
             if known is not None:
                 known.reused = True
                 yield index, known
-                continue
-            if submission.problem:  # decided here, where the file is: never sent
-                yield index, ungradable(submission, "unreadable", submission.problem, self.max_score)
-                continue
-            try:
-                data = Path(submission.path).read_bytes()
-            except OSError as error:
-                yield index, ungradable(submission, "unreadable", f"cannot open the file ({error.strerror})",
-                                        self.max_score)
                 continue
             future = self.client.submit(grade_on_worker, submission.student, submission.path, data,
                                         pure=False, key=f"grade-{index}-{os.urandom(4).hex()}")

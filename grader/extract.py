@@ -13,6 +13,7 @@ import ast
 import builtins
 import re
 import symtable
+import textwrap
 from dataclasses import dataclass, field
 
 from grader.notebook import Cell
@@ -297,7 +298,7 @@ def _template_untouched(source: str) -> bool:
     for region in regions:
         code = "\n".join(region)
         try:
-            tree = ast.parse(_dedent(code))
+            tree = ast.parse(textwrap.dedent(code))
         except SyntaxError:
             return False
         for node in tree.body:
@@ -307,8 +308,3 @@ def _template_untouched(source: str) -> bool:
                 return False
     return True
 
-
-def _dedent(code: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(code)

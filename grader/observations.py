@@ -58,7 +58,6 @@ class Observation:
     diagnosis: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     value: np.ndarray | None = None
-    role: str = ""
 
 
 def summary(value) -> tuple[float, ...]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class Grader:
         self._inputs = {role: archive({k: v for p in self.probes for k, v in p.arrays[role].items()})
                         for role in rubric.roles}
         self.max_score = sum(step.points for step in rubric.steps.values())
+        self.graded_names = {role: spec.name for role, spec in rubric.spec.functions.items()}
         self.protections = self._probe_protections()
 
     def _probe_protections(self) -> list[dict]:
@@ -131,14 +133,13 @@ class Grader:
         if known is not None:
             return known
         try:
-            cells = read_code_cells(_path(submission))
+            cells = read_code_cells(Path(submission.path))
         except NotebookError as error:
             diagnosis, message = error.diagnosis, error.message
             return self._remember(submission, file_sha, file_sha or "",
                                   lambda: self._ungradable(submission, diagnosis, message, started))
-        graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
-        extraction = extract(cells, graded_names)
-        code_sha = code_sha256(extraction, graded_names)
+        extraction = extract(cells, self.graded_names)
+        code_sha = code_sha256(extraction, self.graded_names)
         return self._known(submission, code_sha256=code_sha) or self._remember(
             submission, file_sha, code_sha, lambda: self._grade_extracted(submission, cells, extraction, started))
 
@@ -157,9 +158,8 @@ class Grader:
         return result
 
     def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
-        graded_names = {role: spec.name for role, spec in self.rubric.spec.functions.items()}
         if not extraction.functions and not extraction.syntax_errors:
-            names = " or ".join(graded_names.values())
+            names = " or ".join(self.graded_names.values())
             return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
                                     f"the notebook's {len(cells)} code cells", started)
         findings: list[Finding] = []
@@ -317,8 +317,12 @@ def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: str) -> str:
+def _file_sha256(path: str, data: bytes | None = None) -> str:
+    """The file's identity for the gradebook (of `data` if already read)."""
     digest = hashlib.sha256(b"file\0")
+    if data is not None:
+        digest.update(data)
+        return digest.hexdigest()
     try:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -333,9 +337,3 @@ def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:
     if lines and finding.line is not None and 1 <= finding.line <= len(lines):
         return replace(finding, code=lines[finding.line - 1].rstrip()[:300])
     return finding
-
-
-def _path(submission: Submission):
-    from pathlib import Path
-
-    return Path(submission.path)

@@ -164,6 +164,9 @@ def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
         assignment = importlib.import_module(f"reference.{spec.assignment}")
     except ImportError as exc:
         raise RubricError(f"rubric {path}: assignment: no reference module reference/{spec.assignment}.py ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a broken reference module, named in one line
+        raise RubricError(f"rubric {path}: assignment: reference/{spec.assignment}.py fails to import "
+                          f"({type(exc).__name__}: {exc})") from None
     _check_against_assignment(path, spec, assignment)
     return LoadedRubric(path, spec, assignment, hashlib.sha256(raw).hexdigest())
 

@@ -48,8 +48,8 @@ def _float(value):
     return None if value is None else np.asarray(value, dtype=np.float64)
 
 
-def _obs(step, verdict=OK, diagnosis=None, value=None, role="", **evidence) -> Observation:
-    return observation(step, verdict, diagnosis, value, role, **evidence)
+def _obs(step, verdict=OK, diagnosis=None, value=None, **evidence) -> Observation:
+    return observation(step, verdict, diagnosis, value, **evidence)
 
 
 # --- the dropout result of one layer -------------------------------------------------------
@@ -80,48 +80,47 @@ def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance) -> list[tup
     return []
 
 
-def _ambiguous(prefix: str, first: str, second: str, matches, role) -> list[Observation]:
+def _ambiguous(prefix: str, first: str, second: str, matches) -> list[Observation]:
     both = " and ".join(f"'{a} mask, {s} scale'" for a, s, _ in matches[:2])
     detail = f"on this probe the values fit both {both}"
-    return [_obs(f"{prefix}.{first}", NOTE, "not_assessed", role=role, detail=detail),
-            _obs(f"{prefix}.{second}", NOTE, "not_assessed", role=role, detail=detail)]
+    return [_obs(f"{prefix}.{first}", NOTE, "not_assessed", detail=detail),
+            _obs(f"{prefix}.{second}", NOTE, "not_assessed", detail=detail)]
 
 
-def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k, tol, role):
+def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k, tol):
     """The apply and scale observations of one layer, from the value that flowed on."""
     matches = fit_dropout(value, pre, own_mask, other_mask, k, tol)
     mask_missing = mask_obs.diagnosis == "missing"
     if not matches:
-        return [_obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
+        return [_obs(f"{prefix}.apply", NOTE, "not_assessed",
                      detail="the layer's values match no form of mask times a constant"),
-                _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
+                _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, keep_prob=k)]
     if len(matches) > 1:
-        return _ambiguous(prefix, "apply", "scale", matches, role)
+        return _ambiguous(prefix, "apply", "scale", matches)
     apply, scale, factor = matches[0]
     if apply == "ok" or (apply == "missing" and mask_missing):
-        apply_obs = _obs(f"{prefix}.apply", role=role)
+        apply_obs = _obs(f"{prefix}.apply")
         if mask_missing:
-            apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed", role=role,
+            apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed",
                              detail="there is no mask to apply")
     else:
         # Point at the line that applied the wrong mask: the value before it was scaled.
         shown = value if apply == "missing" else masked(pre, apply, own_mask, other_mask)
-        apply_obs = _obs(f"{prefix}.apply", WRONG, apply, value=shown, role=role,
+        apply_obs = _obs(f"{prefix}.apply", WRONG, apply, value=shown,
                          dropped_nonzero=_dropped_nonzero(value, own_mask))
     kept = value[np.abs(value) > 1e-12]
     evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
                     ratio=round(factor * k, 4) if factor else 0.0, kept_entries=int(kept.size))
     if scale == "ok":
-        scale_obs = _obs(f"{prefix}.scale", role=role, **evidence)
+        scale_obs = _obs(f"{prefix}.scale", **evidence)
     else:
-        scale_obs = _obs(f"{prefix}.scale", WRONG, scale, value=value, role=role, **evidence)
+        scale_obs = _obs(f"{prefix}.scale", WRONG, scale, value=value, **evidence)
     return [apply_obs, scale_obs]
 
 
 # --- forward ------------------------------------------------------------------------------
 def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
     k, X, P = probe.keep_prob, probe.X, probe.parameters
-    role = "forward"
     values = call.values  # "0" is A3, "1.i" the i-th cache entry
     cache = [_float(values.get(f"1.{i}")) for i in range(len(CACHE_KEYS))]
     named = dict(zip(CACHE_KEYS, cache))
@@ -131,12 +130,12 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
     if cache_shape.get("type") not in ("tuple", "list") or cache_shape.get("length") != len(CACHE_KEYS):
         what = (f"it has {cache_shape.get('length')} entries" if "length" in cache_shape
                 else f"it is a {cache_shape.get('type')}")
-        return [_obs("forward.cache", WRONG, "malformed", role=role,
+        return [_obs("forward.cache", WRONG, "malformed",
                      detail=f"{what}, not the {len(CACHE_KEYS)} entries ({', '.join(CACHE_KEYS)})")]
     needed = ("Z1", "A1", "Z2", "A2", "Z3")
     absent = [name for name in needed if named[name] is None]
     if absent:
-        return [_obs("forward.cache", WRONG, "malformed", role=role,
+        return [_obs("forward.cache", WRONG, "malformed",
                      detail=f"cache entries {', '.join(absent)} are not arrays")]
     cache_problems = [name for name in ("W1", "b1", "W2", "b2", "W3", "b3")
                       if not tol.close(named[name], P[name])]
@@ -153,7 +152,6 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
         pre = relu(Z)
         mask = masks[n]
         mask_obs = diagnose_mask(f"{prefix}.mask", mask, pre.shape, k, call.draws)
-        mask_obs.role = role
         observations.append(mask_obs)
         own = mask if mask is not None and mask_obs.diagnosis != "missing" else None
         other = masks[3 - n]
@@ -169,37 +167,37 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
                 if tol.close(z_next_student, W_next @ candidate + b_next):
                     flowed = candidate
                     observations.append(_obs("forward.cache", WRONG, "stale_activation",
-                                             value=cached, role=role, layer=n))
+                                             value=cached, layer=n))
                     break
         observations += _dropout_observations(prefix, np.asarray(flowed, dtype=float), pre,
-                                              mask_obs, own, other, k, tol, role)
+                                              mask_obs, own, other, k, tol)
         # propagate: the next layer must be computed from the dropout result.
         expected_next = W_next @ flowed + b_next
         if tol.close(z_next_student, expected_next):
-            observations.append(_obs(f"{prefix}.propagate", role=role))
+            observations.append(_obs(f"{prefix}.propagate"))
         elif tol.close(z_next_student, W_next @ pre + b_next):
             observations.append(_obs(f"{prefix}.propagate", WRONG, "stale",
-                                     value=z_next_student, role=role, layer=n))
+                                     value=z_next_student, layer=n))
         else:
             observations.append(_obs(f"{prefix}.propagate", WRONG, "wrong_value",
-                                     value=z_next_student, role=role, layer=n))
+                                     value=z_next_student, layer=n))
         Z = z_next_student if _usable(z_next_student, z_next_shape) else expected_next
 
     # Output layer: sigmoid of Z3, with no dropout.
     A3 = _float(values.get("0"))
     expected = sigmoid(Z)
     if tol.close(A3, expected):
-        observations.append(_obs("forward.output", role=role))
+        observations.append(_obs("forward.output"))
     elif A3 is not None and A3.shape == expected.shape and _looks_dropped_out(A3, expected, k, tol):
-        observations.append(_obs("forward.output", WRONG, "dropout_applied", value=A3, role=role))
+        observations.append(_obs("forward.output", WRONG, "dropout_applied", value=A3))
     else:
-        observations.append(_obs("forward.output", WRONG, "wrong_value", value=A3, role=role))
+        observations.append(_obs("forward.output", WRONG, "wrong_value", value=A3))
 
     if cache_problems and not any(o.step == "forward.cache" for o in observations):
-        observations.append(_obs("forward.cache", WRONG, "wrong_value", role=role,
+        observations.append(_obs("forward.cache", WRONG, "wrong_value",
                                  detail=", ".join(cache_problems)))
     elif not any(o.step == "forward.cache" for o in observations):
-        observations.append(_obs("forward.cache", role=role))
+        observations.append(_obs("forward.cache"))
     return observations
 
 
@@ -227,7 +225,6 @@ def _looks_dropped_out(actual, expected, k, tol) -> bool:
 # --- backward -----------------------------------------------------------------------------
 def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
     k, X, Y = probe.keep_prob, probe.X, probe.Y
-    role = "backward"
     Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3 = probe.cache
     m = X.shape[1]
     grads = {key: _float(value) for key, value in call.values.items()}
@@ -249,11 +246,11 @@ def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> l
     dZ3_expected = A3 - Y
     dZ3 = grads.get("dZ3")
     if tol.close(dZ3, dZ3_expected):
-        observations.append(_obs("backward.output", role=role))
+        observations.append(_obs("backward.output"))
     elif dZ3 is not None and dZ3.shape == dZ3_expected.shape and _looks_dropped_out(dZ3, dZ3_expected, k, tol):
-        observations.append(_obs("backward.output", WRONG, "dropout_applied", value=dZ3, role=role))
+        observations.append(_obs("backward.output", WRONG, "dropout_applied", value=dZ3))
     else:
-        observations.append(_obs("backward.output", role=role))
+        observations.append(_obs("backward.output"))
         wrong_gradients.append(("dZ3", dZ3))
     dZ3 = used("dZ3", dZ3_expected)
     check("dW3", dZ3 @ A2.T / m)
@@ -265,14 +262,14 @@ def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> l
         raw = W_upper.T @ dZ_upper
         value = grads.get(f"dA{n}")
         if not _usable(value, raw.shape):
-            observations += [_obs(f"{prefix}.mask", NOTE, "not_assessed", role=role,
+            observations += [_obs(f"{prefix}.mask", NOTE, "not_assessed",
                                   detail=f"dA{n} is not an array of shape {raw.shape}"),
-                             _obs(f"{prefix}.scale", NOTE, "not_assessed", role=role,
+                             _obs(f"{prefix}.scale", NOTE, "not_assessed",
                                   detail=f"dA{n} is not an array of shape {raw.shape}")]
             wrong_gradients.append((f"dA{n}", value))
             dA = raw * D / k
         else:
-            observations += _backward_layer(prefix, value, raw, D, D_other, k, tol, call.draws, role)
+            observations += _backward_layer(prefix, value, raw, D, D_other, k, tol, call.draws)
             dA = value
         dZ = check(f"dZ{n}", dA * (A > 0), dA * (Z > 0))
         check(f"dW{n}", dZ @ A_prev.T / m)
@@ -281,10 +278,10 @@ def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> l
 
     if wrong_gradients:
         key, value = wrong_gradients[0]
-        observations.append(_obs("backward.gradients", WRONG, "wrong", value=value, role=role,
+        observations.append(_obs("backward.gradients", WRONG, "wrong", value=value,
                                  key=key, keys=", ".join(k_ for k_, _ in wrong_gradients)))
     else:
-        observations.append(_obs("backward.gradients", role=role))
+        observations.append(_obs("backward.gradients"))
     return observations
 
 
@@ -295,15 +292,15 @@ def _dropped_nonzero(value, mask) -> int:
     return int(np.count_nonzero((np.asarray(mask) == 0) & (np.abs(value) > 1e-12)))
 
 
-def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws, role):
+def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws):
     matches = fit_dropout(value, raw, D, D_other, k, tol)
     if len(matches) > 1:
-        return _ambiguous(prefix, "mask", "scale", matches, role)
+        return _ambiguous(prefix, "mask", "scale", matches)
     if matches:
         apply, scale, factor = matches[0]
         shown = value if apply == "missing" else masked(raw, apply, D, D_other)
-        mask_obs = (_obs(f"{prefix}.mask", role=role) if apply == "ok"
-                    else _obs(f"{prefix}.mask", WRONG, apply, value=shown, role=role,
+        mask_obs = (_obs(f"{prefix}.mask") if apply == "ok"
+                    else _obs(f"{prefix}.mask", WRONG, apply, value=shown,
                               dropped_nonzero=_dropped_nonzero(value, D)))
     else:
         # A mask that is neither the cached one nor the other layer's: drawn afresh?
@@ -311,16 +308,16 @@ def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws, role):
         fresh = kept.astype(float)
         refit = fit_dropout(value, raw, fresh, None, k, tol)
         if len(refit) != 1 or refit[0][0] != "ok" or not draws:
-            return [_obs(f"{prefix}.mask", NOTE, "not_assessed", role=role,
+            return [_obs(f"{prefix}.mask", NOTE, "not_assessed",
                          detail="dA matches no form of mask times a constant"),
-                    _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, role=role, keep_prob=k)]
+                    _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, keep_prob=k)]
         _, scale, factor = refit[0]
-        mask_obs = _obs(f"{prefix}.mask", WRONG, "regenerated", value=raw * fresh, role=role,
+        mask_obs = _obs(f"{prefix}.mask", WRONG, "regenerated", value=raw * fresh,
                         draw=f"np.random.{draws[0].function}({draws[0].arguments})")
     evidence = dict(keep_prob=k, factor=round(factor, 4), divisor=round(1 / factor, 4),
                     ratio=round(factor * k, 4))
-    scale_obs = (_obs(f"{prefix}.scale", role=role, **evidence) if scale == "ok"
-                 else _obs(f"{prefix}.scale", WRONG, scale, value=value, role=role, **evidence))
+    scale_obs = (_obs(f"{prefix}.scale", **evidence) if scale == "ok"
+                 else _obs(f"{prefix}.scale", WRONG, scale, value=value, **evidence))
     return [mask_obs, scale_obs]
 
 

@@ -23,9 +23,8 @@ REFERENCE_DRAWS = {"rand", "random_sample", "RandomState.rand", "RandomState.ran
 KEEP_RATE_SIGMAS = 5.0
 
 
-def observation(step, verdict=OK, diagnosis=None, value=None, role="", **evidence) -> Observation:
-    return Observation(step=step, verdict=verdict, diagnosis=diagnosis, evidence=evidence,
-                       value=value, role=role)
+def observation(step, verdict=OK, diagnosis=None, value=None, **evidence) -> Observation:
+    return Observation(step=step, verdict=verdict, diagnosis=diagnosis, evidence=evidence, value=value)
 
 
 def diagnose_mask(step: str, D, shape, k: float, draws: list[Draw]) -> Observation:

@@ -63,6 +63,6 @@ def test_ambiguous_evidence_is_reported_as_such():
     assert len(fit_dropout(pre, pre, mask, None, 0.7, tol)) > 1
     from reference.dropout_diagnosis import _dropout_observations
     from grader.observations import Observation
-    observations = _dropout_observations("forward.layer1", pre, pre, Observation("m", "ok"), mask, None, 0.7, tol, "forward")
+    observations = _dropout_observations("forward.layer1", pre, pre, Observation("m", "ok"), mask, None, 0.7, tol)
     assert [(o.verdict, o.diagnosis) for o in observations] == [("note", "not_assessed")] * 2
     assert "fit both" in observations[0].evidence["detail"]

@@ -83,7 +83,6 @@ class RandomRecorder:
             if hasattr(random, name):
                 setattr(random, name, self._wrap(name, getattr(random, name)))
         recorder = self
-        OriginalGenerator = random.Generator
         original_default_rng = random.default_rng
         RecordedRandomState.recorder = self
 
@@ -104,7 +103,6 @@ class RandomRecorder:
 
         random.RandomState = RecordedRandomState
         random.default_rng = default_rng
-        random.Generator = OriginalGenerator
 
 
 class RecordedRandomState(np.random.RandomState):
