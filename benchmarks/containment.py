@@ -21,10 +21,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_cases  # noqa: E402
 
-from grader.pipeline import Grader  # noqa: E402
-from grader.results import Submission  # noqa: E402
-from grader.rubric import DEFAULT_RUBRIC, load_rubric  # noqa: E402
-from grader.sandbox.runner import bubblewrap_works  # noqa: E402
+from dropout_grader.pipeline import Grader  # noqa: E402
+from dropout_grader.results import Submission  # noqa: E402
+from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric  # noqa: E402
+from dropout_grader.sandbox.runner import bubblewrap_works  # noqa: E402
 
 LIMITS = {"cpu_seconds": 2, "wall_seconds": 4, "memory_mb": 512, "output_kb": 16, "result_mb": 8}
 

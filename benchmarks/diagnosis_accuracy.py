@@ -29,11 +29,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mutants as corpus_module  # noqa: E402
 
-from grader.extract import extract  # noqa: E402
-from grader.notebook import read_code_cells  # noqa: E402
-from grader.pipeline import Grader  # noqa: E402
-from grader.results import Submission, SubmissionResult  # noqa: E402
-from grader.rubric import Probe, load_rubric  # noqa: E402
+from dropout_grader.extract import extract  # noqa: E402
+from dropout_grader.notebook import read_code_cells  # noqa: E402
+from dropout_grader.pipeline import Grader  # noqa: E402
+from dropout_grader.results import Submission, SubmissionResult  # noqa: E402
+from dropout_grader.rubric import Probe, load_rubric  # noqa: E402
 
 
 @dataclass

@@ -75,7 +75,7 @@ def grade_run(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
 def floor(paths: list[Path]) -> float:
     """Read each notebook and exec its graded functions here, unsandboxed, calling each once."""
     sys.path.insert(0, str(ROOT / "reference" / "standins"))
-    from reference.dropout import call_arguments, make_probe
+    from dropout_grader.reference.dropout import call_arguments, make_probe
 
     probe = make_probe(1, [3, 48, 32, 1], 40, 0.7)
     started = time.perf_counter()

@@ -1,5 +1,5 @@
 import sys
 
-from grader.cli import main
+from dropout_grader.cli import main
 
 sys.exit(main())

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.extract import Extraction, GradedFunction
-from grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
+from dropout_grader.extract import Extraction, GradedFunction
+from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
                                  same_summary, summary)
-from grader.results import Finding
-from grader.rubric import LoadedRubric
-from grader.sandbox.protocol import ProtocolError, unpack
-from grader.sandbox.runner import ChildRun
+from dropout_grader.results import Finding
+from dropout_grader.rubric import LoadedRubric
+from dropout_grader.sandbox.protocol import ProtocolError, unpack
+from dropout_grader.sandbox.runner import ChildRun
 
 NOT_ASSESSED = "not_assessed"
 

@@ -5,21 +5,24 @@ number (a `git pull` without a version bump)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
-from grader import __version__
+from dropout_grader import __version__
 
-PACKAGES = ("grader", "reference")
+PACKAGES = ("dropout_grader", "dropout_grader.reference")
 
 
 @lru_cache(maxsize=1)
 def build_id() -> str:
     """`0.1.0+3f2a9c1b7d0e`: computed once per process (about a millisecond)."""
-    root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for package in PACKAGES:
-        for path in sorted((root / package).rglob("*")):
+        # The package's own folder, wherever this install put it (wheel, editable, --user).
+        root = Path(next(iter(importlib.util.find_spec(package).submodule_search_locations)))
+        for path in sorted(root.rglob("*")):
             if path.suffix in (".py", ".j2", ".css", ".json") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+                digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode() + b"\0"
+                              + path.read_bytes() + b"\0")
     return f"{__version__}+{digest.hexdigest()[:12]}"

@@ -10,15 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from grader import __version__
-from grader.discover import DiscoveryError, discover
-from grader.errors import GradebookError
-from grader.report import github, gradescope, terminal
-from grader.report.files import write_atomic
-from grader.report.progress import Progress
-from grader.report.write import write_reports
-from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from grader.sandbox.runner import ISOLATION_MODES, SandboxError
+from dropout_grader import __version__
+from dropout_grader.discover import DiscoveryError, discover
+from dropout_grader.errors import GradebookError
+from dropout_grader.report import github, gradescope, terminal
+from dropout_grader.report.files import write_atomic
+from dropout_grader.report.progress import Progress
+from dropout_grader.report.write import write_reports
+from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
@@ -191,14 +191,14 @@ def open_backend(args, rubric, book):
     """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
     if args.scheduler:
         try:
-            from grader.distributed import DaskGrading
+            from dropout_grader.distributed import DaskGrading
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
         try:
             return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade)
         except (OSError, TimeoutError) as error:
             raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
-    from grader.pipeline import Grader
+    from dropout_grader.pipeline import Grader
 
     return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade)
 
@@ -208,7 +208,7 @@ def default_url(folder: Path) -> str:
 
 
 def open_gradebook(url: str):
-    from grader.gradebook import Gradebook  # SQLAlchemy: imported when needed
+    from dropout_grader.gradebook import Gradebook  # SQLAlchemy: imported when needed
 
     try:
         return Gradebook(url)

@@ -6,7 +6,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from grader.results import Submission
+from dropout_grader.results import Submission
 
 
 class DiscoveryError(Exception):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from grader.build import build_id
-from grader.results import Submission, SubmissionResult
+from dropout_grader.build import build_id
+from dropout_grader.results import Submission, SubmissionResult
 
 PLUGIN = "dropout-grader"
 
@@ -35,8 +35,8 @@ class GraderPlugin(WorkerPlugin):
         self.folder = None
 
     def setup(self, worker=None):
-        from grader.pipeline import Grader
-        from grader.rubric import load_rubric
+        from dropout_grader.pipeline import Grader
+        from dropout_grader.rubric import load_rubric
 
         if self.version != build_id():
             raise RuntimeError(f"this worker has dropout-grader {build_id()}, the client {self.version}")
@@ -90,7 +90,7 @@ class DaskGrading:
         self.protections = next(iter(reported.values()), [])
 
     def run_result(self, results):
-        from grader.pipeline import run_result
+        from dropout_grader.pipeline import run_result
 
         return run_result(self.rubric, results, self.protections)
 
@@ -98,7 +98,7 @@ class DaskGrading:
                            ) -> Iterator[tuple[int, SubmissionResult]]:
         from distributed import as_completed
 
-        from grader.pipeline import _file_sha256, ungradable
+        from dropout_grader.pipeline import _file_sha256, ungradable
 
         futures = {}
         for index, submission in enumerate(submissions):

@@ -16,7 +16,7 @@ import symtable
 import textwrap
 from dataclasses import dataclass, field
 
-from grader.notebook import Cell
+from dropout_grader.notebook import Cell
 
 # Markers the course's templates put around the code a student writes.
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")

@@ -21,17 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.build import build_id
-from grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
+from dropout_grader.build import build_id
+from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
-from grader.extract import Extraction, extract
-from grader.notebook import NotebookError, read_code_cells
-from grader.observations import NOTE, WRONG, Observation
-from grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
-from grader.rubric import LoadedRubric
-from grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
-from grader.errors import GradebookError
-from grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
+from dropout_grader.extract import Extraction, extract
+from dropout_grader.notebook import NotebookError, read_code_cells
+from dropout_grader.observations import NOTE, WRONG, Observation
+from dropout_grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
+from dropout_grader.rubric import LoadedRubric
+from dropout_grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
+from dropout_grader.errors import GradebookError
+from dropout_grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.resources
 import string
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "dropout.yaml"
+# Shipped inside the package (dropout_grader.rubrics), found the same way in every install.
+DEFAULT_RUBRIC = Path(str(importlib.resources.files("dropout_grader.rubrics") / "dropout.yaml"))
 
 
 class RubricError(Exception):
@@ -161,7 +163,7 @@ def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise RubricError(f"rubric {path}: {_where(first['loc'])}: {first['msg']}{more}") from None
     try:
-        assignment = importlib.import_module(f"reference.{spec.assignment}")
+        assignment = importlib.import_module(f"dropout_grader.reference.{spec.assignment}")
     except ImportError as exc:
         raise RubricError(f"rubric {path}: assignment: no reference module reference/{spec.assignment}.py ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - a broken reference module, named in one line

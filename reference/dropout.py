@@ -222,6 +222,6 @@ def call_arguments(role: str, probe: ProbeInputs) -> list:
 
 def diagnose(role, probe, call, tolerance):
     """Observations for one call on one probe (see dropout_diagnosis)."""
-    from reference.dropout_diagnosis import Tolerance, diagnose as run
+    from dropout_grader.reference.dropout_diagnosis import Tolerance, diagnose as run
 
     return run(role, probe, call, Tolerance(tolerance.rtol, tolerance.atol))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.observations import NOTE, OK, WRONG, CallRecord, Observation
-from reference.dropout import APPLY_VARIANTS, CACHE_KEYS, SCALE_VARIANTS, ProbeInputs, masked, relu, sigmoid
-from reference.dropout_masks import diagnose_mask, observation
+from dropout_grader.observations import NOTE, OK, WRONG, CallRecord, Observation
+from dropout_grader.reference.dropout import APPLY_VARIANTS, CACHE_KEYS, SCALE_VARIANTS, ProbeInputs, masked, relu, sigmoid
+from dropout_grader.reference.dropout_masks import diagnose_mask, observation
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from math import sqrt
 
 import numpy as np
 
-from grader.observations import NOTE, OK, WRONG, Draw, Observation
+from dropout_grader.observations import NOTE, OK, WRONG, Draw, Observation
 
 GAUSSIAN_DRAWS = {"randn", "standard_normal", "normal", "Generator.standard_normal",
                   "Generator.normal", "RandomState.randn", "RandomState.standard_normal",

@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.pipeline import Grader
-from grader.results import Submission
-from grader.rubric import load_rubric
+from dropout_grader.pipeline import Grader
+from dropout_grader.results import Submission
+from dropout_grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"

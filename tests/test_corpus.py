@@ -8,7 +8,7 @@ import csv
 import pytest
 
 from conftest import CORPUS
-from grader.results import Submission
+from dropout_grader.results import Submission
 
 LABELS = CORPUS / "LABELS.tsv"
 pytestmark = pytest.mark.skipif(not LABELS.exists(), reason=f"the real corpus is not at {CORPUS}")

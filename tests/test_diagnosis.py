@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import load_examples_module, non_ok
-from grader.observations import Draw
-from reference.dropout_masks import diagnose_mask
+from dropout_grader.observations import Draw
+from dropout_grader.reference.dropout_masks import diagnose_mask
 
 ex = load_examples_module()
 

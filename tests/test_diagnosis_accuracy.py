@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import load_script
-from reference.dropout_diagnosis import Tolerance, fit_dropout
+from dropout_grader.reference.dropout_diagnosis import Tolerance, fit_dropout
 
 
 def _load(name):
@@ -61,8 +61,8 @@ def test_ambiguous_evidence_is_reported_as_such():
     pre = np.zeros((4, 5))  # nothing survives relu: every variant fits
     mask = (np.arange(20).reshape(4, 5) % 3 > 0).astype(float)
     assert len(fit_dropout(pre, pre, mask, None, 0.7, tol)) > 1
-    from reference.dropout_diagnosis import _dropout_observations
-    from grader.observations import Observation
+    from dropout_grader.reference.dropout_diagnosis import _dropout_observations
+    from dropout_grader.observations import Observation
     observations = _dropout_observations("forward.layer1", pre, pre, Observation("m", "ok"), mask, None, 0.7, tol)
     assert [(o.verdict, o.diagnosis) for o in observations] == [("note", "not_assessed")] * 2
     assert "fit both" in observations[0].evidence["detail"]

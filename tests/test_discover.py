@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from grader.discover import DiscoveryError, discover
+from dropout_grader.discover import DiscoveryError, discover
 
 
 def touch(path):

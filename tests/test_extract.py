@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader.extract import extract
-from grader.notebook import Cell
+from dropout_grader.extract import extract
+from dropout_grader.notebook import Cell
 
 GRADED = {"forward": "forward_propagation_with_dropout", "backward": "backward_propagation_with_dropout"}
 
@@ -137,7 +137,7 @@ def test_parameters_are_read_for_the_signature_check():
 
 
 def test_parsing_stops_at_the_notebook_budget():
-    from grader.extract import MAX_NOTEBOOK_CHARS
+    from dropout_grader.extract import MAX_NOTEBOOK_CHARS
 
     filler = "x = [" + "1, " * 90_000 + "]\n"  # ~270 kB, under the per-cell limit
     many = [filler] * (MAX_NOTEBOOK_CHARS // len(filler) + 1)

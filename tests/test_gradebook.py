@@ -12,10 +12,10 @@ import nbformat
 import pytest
 
 from conftest import SUBMISSIONS, load_examples_module, write_notebook
-from grader.errors import GradebookError
-from grader.gradebook import Gradebook
-from grader.pipeline import Grader
-from grader.results import Submission
+from dropout_grader.errors import GradebookError
+from dropout_grader.gradebook import Gradebook
+from dropout_grader.pipeline import Grader
+from dropout_grader.results import Submission
 
 GRADE = str(Path(sys.executable).with_name("grade"))
 ex = load_examples_module()
@@ -43,7 +43,7 @@ def test_an_older_gradebook_is_migrated(tmp_path):
     from alembic.config import Config
     from sqlalchemy import create_engine, inspect
 
-    from grader.gradebook import MIGRATIONS
+    from dropout_grader.gradebook import MIGRATIONS
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = create_engine(url)
@@ -84,7 +84,7 @@ def test_unchanged_code_is_reused_and_changed_code_regraded(book, rubric, tmp_pa
 
 
 def test_a_changed_rubric_regrades(book, tmp_path):
-    from grader.rubric import load_rubric
+    from dropout_grader.rubric import load_rubric
 
     path = SUBMISSIONS / "correct_reference.ipynb"
     rubric = load_rubric()  # our own copy: the session's is shared

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from conftest import load_script, write_notebook
-from grader.pipeline import Grader
-from grader.results import Submission
-from grader.rubric import DEFAULT_RUBRIC, load_rubric
-from grader.sandbox.runner import bubblewrap_works
+from dropout_grader.pipeline import Grader
+from dropout_grader.results import Submission
+from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
+from dropout_grader.sandbox.runner import bubblewrap_works
 
 hostile = load_script("benchmarks", "hostile_cases")
 IMPORTS, cases, notebook_source = hostile.IMPORTS, hostile.cases, hostile.notebook_source

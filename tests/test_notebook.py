@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from grader.notebook import NotebookError, read_code_cells
+from dropout_grader.notebook import NotebookError, read_code_cells
 
 
 def error_for(path) -> NotebookError:
@@ -90,7 +90,7 @@ def test_a_large_notebook_of_images_is_read_without_its_outputs(tmp_path):
 
 def test_ten_thousand_cells(tmp_path, grader):
     from conftest import write_notebook
-    from grader.results import Submission
+    from dropout_grader.results import Submission
 
     cells = [f"value_{i} = {i}" for i in range(10_000)]
     cells.append("import numpy as np\ndef forward_propagation_with_dropout(X, parameters, keep_prob):\n    return None\n")
@@ -113,7 +113,7 @@ def test_unreadable_permissions(tmp_path):
 
 def test_a_huge_cell_is_not_parsed(tmp_path, grader):
     from conftest import write_notebook
-    from grader.results import Submission
+    from dropout_grader.results import Submission
 
     hostile = "def forward_propagation_with_dropout(X, parameters, keep_prob):\n    return " + "1+" * 2_000_000 + "1\n"
     path = write_notebook(tmp_path / "hostile.ipynb", "import numpy as np", hostile)

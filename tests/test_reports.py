@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, SUBMISSIONS, load_examples_module, write_notebook
-from grader.report import github, gradescope, grades_csv, html, junit, results_json
-from grader.results import Submission
+from dropout_grader.report import github, gradescope, grades_csv, html, junit, results_json
+from dropout_grader.results import Submission
 
 GRADE = str(Path(sys.executable).with_name("grade"))
 SCHEMAS = ROOT / "grader" / "report" / "schemas"
@@ -170,7 +170,7 @@ def test_gradescope_file_is_written_even_when_grading_fails(tmp_path):
 
 
 def test_progress_lines_when_not_a_terminal():
-    from grader.report.progress import Progress
+    from dropout_grader.report.progress import Progress
 
     stream = io.StringIO()
     progress = Progress(3, stream=stream, every_seconds=0)

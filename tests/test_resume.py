@@ -14,8 +14,8 @@ import numpy as np
 import yaml
 
 from conftest import SUBMISSIONS, write_notebook
-from grader.results import Submission
-from grader.rubric import DEFAULT_RUBRIC
+from dropout_grader.results import Submission
+from dropout_grader.rubric import DEFAULT_RUBRIC
 
 GRADE = str(Path(sys.executable).with_name("grade"))
 SLOW = '''import numpy as np
@@ -41,7 +41,7 @@ def _zygotes() -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"grader.sandbox.zygote" in (entry / "cmdline").read_bytes():
+            if entry.name.isdigit() and b"dropout_grader.sandbox.zygote" in (entry / "cmdline").read_bytes():
                 found.add(int(entry.name))
         except OSError:
             pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 
 
 def test_the_shipped_rubric_loads_with_every_step(rubric):

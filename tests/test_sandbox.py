@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from grader.pipeline import Grader
-from grader.results import Submission
-from grader.rubric import DEFAULT_RUBRIC, load_rubric
-from grader.sandbox.protocol import ProtocolError, pack, unpack
-from grader.sandbox.runner import child_environment
+from dropout_grader.pipeline import Grader
+from dropout_grader.results import Submission
+from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
+from dropout_grader.sandbox.protocol import ProtocolError, pack, unpack
+from dropout_grader.sandbox.runner import child_environment
 from conftest import load_script
 
 hostile = load_script("benchmarks", "hostile_cases")

@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from grader.errors import GradebookError
-from grader.gradebook.models import Base, FindingRow, Grading
-from grader.results import SubmissionResult
+from dropout_grader.errors import GradebookError
+from dropout_grader.gradebook.models import Base, FindingRow, Grading
+from dropout_grader.results import SubmissionResult
 
 HEAD = "0002"  # the newest migration in migrations/versions
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -7,7 +7,7 @@ import json
 import re
 import secrets
 
-from grader.results import GRADED, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, RunResult, SubmissionResult
 
 MAX_ANNOTATIONS = 10  # GitHub shows at most ten of one kind per step
 

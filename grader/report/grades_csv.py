@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from grader.results import RunResult
+from dropout_grader.results import RunResult
 
 
 def render(run: RunResult) -> str:

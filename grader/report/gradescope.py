@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from grader.results import RunResult, SubmissionResult
+from dropout_grader.results import RunResult, SubmissionResult
 
 
 def document(run: RunResult, result: SubmissionResult) -> dict:

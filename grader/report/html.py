@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.report import charts
-from grader.results import GRADED, Finding, RunResult, SubmissionResult
+from dropout_grader.report import charts
+from dropout_grader.results import GRADED, Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.results import GRADED, RunResult
+from dropout_grader.results import GRADED, RunResult
 
 ERROR_DIAGNOSES = {"timeout", "memory"}
 

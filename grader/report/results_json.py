@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from grader.results import RunResult
+from dropout_grader.results import RunResult
 
 
 def results_document(run: RunResult) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from grader.results import GRADED, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, RunResult, SubmissionResult
 
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
 COLORS = {"ok": "32", "note": "33", "wrong": "31"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.report import grades_csv, html, junit, results_json
-from grader.report.files import write_atomic
-from grader.results import RunResult
+from dropout_grader.report import grades_csv, html, junit, results_json
+from dropout_grader.report.files import write_atomic
+from dropout_grader.results import RunResult
 
 
 def write_reports(run: RunResult, out: Path) -> list[Path]:

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox.confine import confine, python_paths
-from grader.sandbox.protocol import decode_value, pack, unpack
-from grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
+from dropout_grader.sandbox.confine import confine, python_paths
+from dropout_grader.sandbox.protocol import decode_value, pack, unpack
+from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
 # Made in the zygote: when memory runs out, there may be none left to build a message.

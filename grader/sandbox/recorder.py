@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.observations import fingerprint, summary
+from dropout_grader.observations import fingerprint, summary
 
 LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn",
           "standard_normal", "normal", "binomial", "choice", "randint", "random_integers",

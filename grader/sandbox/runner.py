@@ -87,8 +87,8 @@ def bubblewrap_works() -> bool:
 def bubblewrap_command(root: str, standins: str) -> list[str]:
     """A read-only view of only what the zygote needs: the interpreter and its packages, the
     grader's sandbox code, the stand-in modules; a private /tmp; no network."""
-    import grader
-    from grader.sandbox.confine import python_paths
+    import dropout_grader as grader
+    from dropout_grader.sandbox.confine import python_paths
 
     command = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
                "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -126,7 +126,7 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
-        command = [sys.executable, "-s", "-P", "-m", "grader.sandbox.zygote", str(theirs.fileno()), standins]
+        command = [sys.executable, "-s", "-P", "-m", "dropout_grader.sandbox.zygote", str(theirs.fileno()), standins]
         if isolation == "bwrap":
             command = bubblewrap_command(self._root, standins) + command
         try:

@@ -25,7 +25,7 @@ import sys
 
 import numpy  # noqa: F401 - imported once here so every child starts warm
 
-from grader.sandbox import harness
+from dropout_grader.sandbox import harness
 
 
 PR_SET_PDEATHSIG = 1
