@@ -33,7 +33,8 @@ from dropout_grader.extract import extract  # noqa: E402
 from dropout_grader.notebook import read_code_cells  # noqa: E402
 from dropout_grader.pipeline import Grader  # noqa: E402
 from dropout_grader.results import Submission, SubmissionResult  # noqa: E402
-from dropout_grader.rubric import Probe, load_rubric  # noqa: E402
+from dropout_grader.reference.dropout import DropoutProbe  # noqa: E402
+from dropout_grader.rubric import load_rubric  # noqa: E402
 
 
 @dataclass
@@ -75,15 +76,16 @@ def write_notebooks(mutants, folder: Path) -> list[Submission]:
 
 
 # --- the course's method ------------------------------------------------------------------
-COURSE_PROBES = [Probe(id="course-forward", seed=12345, layers=[3, 2, 3, 1], examples=5, keep_prob=0.7),
-                 Probe(id="course-backward", seed=12345, layers=[3, 2, 3, 1], examples=5, keep_prob=0.8)]
+COURSE_PROBES = [DropoutProbe(id="course-forward", seed=12345, layers=[3, 2, 3, 1], examples=5, keep_prob=0.7),
+                 DropoutProbe(id="course-backward", seed=12345, layers=[3, 2, 3, 1], examples=5, keep_prob=0.8)]
 
 
 def course_grader() -> Grader:
     """The course's public tests: one small test case, one fixed seed (here the global state
     before the call is arbitrary, as in a notebook; the template seeds inside the function)."""
     rubric = load_rubric()
-    rubric.spec = rubric.spec.model_copy(update={"probes": COURSE_PROBES})
+    rubric.spec = rubric.spec.model_copy(update={"probes": [p.model_dump() for p in COURSE_PROBES]})
+    rubric.probes = COURSE_PROBES
     return Grader(rubric)
 
 
@@ -194,6 +196,10 @@ def main() -> None:
     mutants = corpus_module.corpus()
     outcomes, seconds = evaluate(mutants, args.jobs)
     print(report(outcomes, seconds, args.show_misses))
+    import l2_accuracy  # the notebook's other exercise, beside these rows
+
+    print()
+    print(l2_accuracy.report(*l2_accuracy.evaluate()))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dropout_grader.assignment import qualified
 from dropout_grader.extract import Extraction, GradedFunction
 from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
                                  same_summary, summary)
@@ -48,14 +49,14 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
     """Check the child's message and judge whether the function ran; never trusts its content
     beyond numeric arrays and plain JSON."""
     step = f"{role}.function"
-    facts = {"function": function.name, "arguments": rubric.assignment.ARGUMENTS[role]}
+    facts = {"function": function.name, "arguments": rubric.assignment.arguments[role]}
     limits = rubric.spec.limits
     output = run.output + ("\n[output truncated]\n" if run.output_truncated else "")
     empty = RoleRun(role, function, [], [], [], Observation(step, OK), output)
     if run.result_too_large:
         empty.outcome = Observation(step, WRONG, "bad_return", dict(
             facts, detail=f"more than {limits.result_mb} MB of data",
-            expected=rubric.assignment.RETURNS[role]))
+            expected=rubric.assignment.returns[role]))
         return empty
     cpu_limit = run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and not run.killed_by_grader)
     if run.timed_out or cpu_limit:
@@ -69,7 +70,7 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
                 facts, limit=f"{limits.memory_mb} MB"))
             return empty
         calls = [_call_record(c, arrays) for c in header["calls"]]
-        asked = [p.id for p in rubric.spec.probes]
+        asked = [p.id for p in rubric.probes]
         if [c.probe for c in calls] != asked or any(c.role != role for c in calls):
             raise ProtocolError("the result does not answer the calls that were asked")
         load_failures = list(header.get("load_failures", []))
@@ -119,11 +120,12 @@ def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
 def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction, facts) -> Observation:
     step = f"{run.role}.function"
     function = run.function
-    probes = {p.id: p for p in rubric.spec.probes}
+    probes = {p.id: p for p in rubric.probes}
     first_error: Observation | None = None
     for call in run.calls:
         probe = probes.get(call.probe)
-        evidence = dict(facts, probe=call.probe, keep_prob=probe.keep_prob if probe else "?")
+        probe_facts = rubric.assignment.probe_facts(probe) if probe else {}
+        evidence = dict(facts, probe=call.probe, **probe_facts)
         if call.status == "signature":
             return Observation(step, WRONG, "signature", dict(
                 evidence, detail=f"it is defined as {function.name}({', '.join(function.parameters)})"))
@@ -140,7 +142,8 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
             if kind == "MemoryError":
                 return Observation(step, WRONG, "memory", dict(
                     evidence, limit=f"{rubric.spec.limits.memory_mb} MB"), value=where)
-            text = f"raised {text} on probe {call.probe} (keep_prob={evidence['keep_prob']})"
+            said = ", ".join(f"{k}={v}" for k, v in probe_facts.items())
+            text = f"raised {text} on probe {call.probe}" + (f" ({said})" if said else "")
             first_error = first_error or Observation(step, WRONG, "error", dict(evidence, error=text), value=where)
             continue
         if call.status != "returned":
@@ -148,12 +151,12 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
         if call.shape_of_return.get("type") == "None":
             diagnosis = "not_implemented" if function.template_untouched else "bad_return"
             return Observation(step, WRONG, diagnosis, dict(
-                evidence, detail="None", expected=rubric.assignment.RETURNS[run.role]))
+                evidence, detail="None", expected=rubric.assignment.returns[run.role]))
         problem = (_too_large(call.shape_of_return, rubric.spec.limits.result_mb)
                    or rubric.assignment.check_return(run.role, call.shape_of_return))
         if problem:
             return Observation(step, WRONG, "bad_return", dict(
-                evidence, detail=problem, expected=rubric.assignment.RETURNS[run.role]))
+                evidence, detail=problem, expected=rubric.assignment.returns[run.role]))
     if first_error is not None:
         return first_error
     notes = []
@@ -272,9 +275,7 @@ def to_finding(obs: Observation, rubric: LoadedRubric, where: tuple[int | None, 
                probe_facts: dict) -> Finding:
     step = rubric.steps[obs.step]
     evidence = dict(probe_facts)
-    layer = re.search(r"layer(\d)", obs.step)
-    if layer:
-        evidence["layer"] = layer.group(1)
+    evidence.update(rubric.groups.get(obs.step, {}))  # {layer} of an expanded step
     evidence.update(obs.evidence)
     if obs.diagnosis is None:
         message = render(step.ok, evidence)
@@ -285,5 +286,5 @@ def to_finding(obs: Observation, rubric: LoadedRubric, where: tuple[int | None, 
     full = step.points
     earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) else 0.0
     cell, line = where
-    return Finding(step=obs.step, verdict=obs.verdict, diagnosis=obs.diagnosis, points=earned,
+    return Finding(step=qualified(rubric.assignment, obs.step), verdict=obs.verdict, diagnosis=obs.diagnosis, points=earned,
                    max_points=full, message=message, cell=cell, line=line)

@@ -1,6 +1,11 @@
-"""Which grader graded: the version, plus a digest of the grader's and the reference's source,
-so the gradebook never reuses a result made by different grading code under the same version
-number (a `git pull` without a version bump)."""
+"""Which grader graded: the version, plus a digest of the code that can change a grade, so the
+gradebook never reuses a result made by different grading code under the same version number
+(a `git pull` without a version bump).
+
+That code is the core (extraction, sandbox, assessment: not reports or the gradebook) and the
+one assignment graded (its own `source_files()`), so adding or changing one assignment does
+not regrade the stored results of another.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,34 @@ from pathlib import Path
 
 from dropout_grader import __version__
 
-PACKAGES = ("dropout_grader", "dropout_grader.reference")
+CORE = "dropout_grader"
+# Subpackages of the core that cannot change a grade (or that are assignments of their own).
+NOT_GRADING = {"report", "gradebook", "reference", "rubrics", "__pycache__"}
 
 
 @lru_cache(maxsize=1)
-def build_id() -> str:
-    """`0.1.0+3f2a9c1b7d0e`: computed once per process (about a millisecond)."""
+def core_digest() -> str:
+    root = Path(next(iter(importlib.util.find_spec(CORE).submodule_search_locations)))
     digest = hashlib.sha256()
-    for package in PACKAGES:
-        # The package's own folder, wherever this install put it (wheel, editable, --user).
-        root = Path(next(iter(importlib.util.find_spec(package).submodule_search_locations)))
-        for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".j2", ".css", ".json") and "__pycache__" not in path.parts:
-                digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode() + b"\0"
-                              + path.read_bytes() + b"\0")
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in NOT_GRADING:
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _assignment_digest(files: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_id(assignment=None) -> str:
+    """`0.1.0+3f2a9c1b7d0e`: the core's digest, and the assignment's when one is given."""
+    digest = hashlib.sha256(core_digest().encode())
+    if assignment is not None:
+        digest.update(_assignment_digest(tuple(assignment.source_files())).encode())
     return f"{__version__}+{digest.hexdigest()[:12]}"

@@ -17,7 +17,8 @@ from dropout_grader.report import github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
-from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from dropout_grader.course import load_course
+from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write the reports: results.json, grades.csv, junit.xml, "
                              "index.html, feedback/ (default: reports/)")
     parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
-                        help="the rubric YAML (default: rubrics/dropout.yaml)")
+                        help="the rubric YAML, or a course file naming several rubrics graded in one pass "
+                             "(default: rubrics/dropout.yaml; rubrics/regularization.yaml grades the whole "
+                             "notebook, dropout and L2)")
     parser.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="notebooks graded at once (default: the number of cores)")
     parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
@@ -110,7 +113,7 @@ def run(argv: list[str] | None) -> int:
         return history(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        rubric = load_rubric(args.rubric)
+        rubric = load_course(args.rubric)
         submissions = discover(args.paths)
     except (RubricError, DiscoveryError) as error:
         raise UsageError(str(error)) from None
@@ -190,8 +193,16 @@ def publish_to_github(run_result) -> None:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
-def open_backend(args, rubric, book):
+def open_backend(args, course, book):
     """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
+    if args.scheduler and len(course.parts) > 1:
+        raise UsageError(f"--scheduler grades one assignment at a time; {args.rubric} has "
+                         f"{len(course.parts)} parts: give --rubric one of them")
+    if len(course.parts) > 1:
+        from dropout_grader.course import CourseGrader
+
+        return CourseGrader(course, isolation=args.isolation, gradebook=book, regrade=args.regrade)
+    rubric = course.parts[0]
     if args.scheduler:
         try:
             from dropout_grader.distributed import DaskGrading

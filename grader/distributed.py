@@ -115,7 +115,7 @@ class DaskGrading:
             known = None
             if self.gradebook is not None and not self.regrade:
                 known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256,
-                                              build_id(), file_sha256=file_sha)
+                                              build_id(self.rubric.assignment), file_sha256=file_sha)
             if known is not None:
                 known.reused = True
                 yield index, known
@@ -127,7 +127,7 @@ class DaskGrading:
             index, file_sha = futures[future]
             result = SubmissionResult.from_dict(future.result())
             if self.gradebook is not None:
-                self.gradebook.record(result, result.code_sha256, self.rubric.sha256, build_id(),
+                self.gradebook.record(result, result.code_sha256, self.rubric.sha256, build_id(self.rubric.assignment),
                                       file_sha256=file_sha)
             yield index, result
 

@@ -20,7 +20,7 @@ from dropout_grader.notebook import Cell
 
 # Markers the course's templates put around the code a student writes.
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
-END_MARKERS = ("END CODE HERE", "YOUR CODE ENDS HERE")
+END_MARKERS = ("END CODE HERE", "END CODER HERE", "YOUR CODE ENDS HERE")  # sic: a course template has the typo
 BUILTINS = frozenset(dir(builtins))
 MAX_CELL_CHARS = 300_000  # no real cell comes near; a hostile one could cost seconds to parse
 MAX_NOTEBOOK_CHARS = 3_000_000  # all cells together: past this, later cells are not parsed
@@ -281,7 +281,8 @@ def _safe_constant(statement: _Statement, last_binding) -> bool:
 
 def _template_untouched(source: str) -> bool:
     """True when every START/END region of the template still holds no code (only comments,
-    blank lines or `x = None`)."""
+    blank lines, `x = None`, or the template's own hint with a `None` to fill in, such as
+    `dW3 = 1./m * np.dot(dZ3, A2.T) + None`)."""
     lines = source.splitlines()
     regions: list[list[str]] = []
     current: list[str] | None = None
@@ -302,9 +303,9 @@ def _template_untouched(source: str) -> bool:
         except SyntaxError:
             return False
         for node in tree.body:
-            is_none = (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                       and node.value.value is None)
-            if not is_none:
+            placeholder = (isinstance(node, ast.Assign)
+                           and any(isinstance(n, ast.Constant) and n.value is None for n in ast.walk(node.value)))
+            if not placeholder:
                 return False
     return True
 

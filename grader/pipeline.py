@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dropout_grader.assignment import qualified
 from dropout_grader.build import build_id
 from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
@@ -41,8 +42,8 @@ class PreparedProbe:
     """A probe's inputs, built once per run and reused for every submission."""
     id: str
     seed: int
-    keep_prob: float
-    inputs: object  # the assignment's probe inputs (ProbeInputs for dropout)
+    facts: dict  # what every message about this probe may say of it (the assignment's probe_facts)
+    inputs: object  # the assignment's probe inputs
     arguments: dict[str, list]  # role -> encoded argument specs
     arrays: dict[str, dict[str, np.ndarray]]  # role -> the arrays those specs name
 
@@ -56,14 +57,15 @@ class Grader:
         """`gradebook` (grader.gradebook.Gradebook) records every result as it is known and
         lets unchanged submissions be reused instead of graded again, unless `regrade`."""
         self.rubric = rubric
+        self.build = build_id(rubric.assignment)  # what the gradebook keys reuse on
         self.gradebook = gradebook
         self.regrade = regrade
         limits = rubric.spec.limits
         self.sandbox = sandbox or Sandbox(SandboxLimits(
             cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
             memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb),
-            isolation=isolation, standins=str(rubric.assignment.STANDINS))
-        self.probes = [self._prepare(p) for p in rubric.spec.probes]
+            isolation=isolation, standins=str(rubric.assignment.standins))
+        self.probes = [self._prepare(p) for p in rubric.probes]
         # Every job of a role sends the same probe inputs: archive them once for the run.
         self._inputs = {role: archive({k: v for p in self.probes for k, v in p.arrays[role].items()})
                         for role in rubric.roles}
@@ -73,7 +75,7 @@ class Grader:
 
     def _probe_protections(self) -> list[dict]:
         """What confines a child on this machine, learnt from one empty job."""
-        header = {"limits": self._limits(), "standins": str(self.rubric.assignment.STANDINS),
+        header = {"limits": self._limits(), "standins": str(self.rubric.assignment.standins),
                   "fragments": [], "calls": []}
         protections = [{"name": "rlimits", "active": True, "detail": "CPU, memory, file size, files, processes"}]
         if self.sandbox.isolation == "bwrap":
@@ -90,13 +92,13 @@ class Grader:
 
     def _prepare(self, probe) -> PreparedProbe:
         assignment = self.rubric.assignment
-        inputs = assignment.make_probe(probe.seed, probe.layers, probe.examples, probe.keep_prob)
+        inputs = assignment.make_probe(probe)
         arguments, arrays = {}, {}
         for role in self.rubric.roles:
             arrays[role] = {}
             arguments[role] = [encode_value(a, arrays[role], f"{probe.id}/{role}/{i}")
                                for i, a in enumerate(assignment.call_arguments(role, inputs))]
-        return PreparedProbe(probe.id, probe.seed, probe.keep_prob, inputs, arguments, arrays)
+        return PreparedProbe(probe.id, probe.seed, assignment.probe_facts(probe), inputs, arguments, arrays)
 
     @property
     def seeds(self) -> dict[str, int]:
@@ -147,14 +149,14 @@ class Grader:
         """The gradebook's result for an unchanged file or unchanged graded code, if any."""
         if self.gradebook is None or self.regrade or not any(sha.values()):
             return None
-        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, build_id(), **sha)
+        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, self.build, **sha)
         return replace(known, reused=True) if known is not None else None
 
     def _remember(self, submission: Submission, file_sha: str | None, code_sha: str, grade) -> SubmissionResult:
         """Grade, and record the result in the gradebook the moment it is known."""
         result = replace(grade(), code_sha256=code_sha)
         if self.gradebook is not None:
-            self.gradebook.record(result, code_sha, self.rubric.sha256, build_id(), file_sha256=file_sha)
+            self.gradebook.record(result, code_sha, self.rubric.sha256, self.build, file_sha256=file_sha)
         return result
 
     def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
@@ -218,7 +220,7 @@ class Grader:
                   "args": probe.arguments[role]} for probe in self.probes]
         header = {
             "limits": self._limits(),
-            "standins": str(self.rubric.assignment.STANDINS),
+            "standins": str(self.rubric.assignment.standins),
             "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
             "calls": calls,
             "trace": True,
@@ -243,7 +245,7 @@ class Grader:
                 continue
             obs, call = merged[step]
             probe = probes.get(call.probe) if call else None
-            facts = {"probe": probe.id, "keep_prob": probe.keep_prob} if probe else {}
+            facts = {"probe": probe.id, **probe.facts} if probe else {}
             findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
         return findings
 
@@ -255,7 +257,7 @@ class Grader:
             if step == f"{role}.function":
                 continue
             obs = Observation(step, NOTE, NOT_ASSESSED, {
-                "detail": f"{name} could not be graded (see {role}.function)"})
+                "detail": f"{name} could not be graded (see {qualified(self.rubric.assignment, role + '.function')})"})
             findings.append(to_finding(obs, self.rubric, (None, None), {}))
         return findings
 
@@ -295,13 +297,20 @@ def ungradable(submission: Submission, diagnosis: str, message: str, max_score: 
 def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protections: list[dict]) -> RunResult:
     """The whole run as reports see it: results plus what they need to know of the rubric."""
     visibility = rubric.spec.visibility
-    steps = [StepInfo(step_id, step.title.replace("{layer}", step_id.split("layer")[-1][:1]),
+    steps = [StepInfo(qualified(rubric.assignment, step_id), _title(step.title, rubric.groups.get(step_id, {})),
                       step.points, step.visible) for step_id, step in rubric.steps.items()]
-    return RunResult(grader_name=GRADER_NAME, grader_version=build_id(), rubric_id=rubric.id,
-                     rubric_sha256=rubric.sha256, seeds={p.id: p.seed for p in rubric.spec.probes},
+    return RunResult(grader_name=GRADER_NAME, grader_version=build_id(rubric.assignment), rubric_id=rubric.id,
+                     rubric_sha256=rubric.sha256, seeds={p.id: p.seed for p in rubric.probes},
                      submissions=results, protections=protections, steps=steps, rubric_title=rubric.spec.title,
                      show_output=visibility.show_output, show_code=visibility.show_code,
                      gradescope_visibility=visibility.gradescope)
+
+
+def _title(title: str, group: dict[str, str]) -> str:
+    """`layer {layer}: apply the mask` for layer 1's step."""
+    for placeholder, value in group.items():
+        title = title.replace("{" + placeholder + "}", value)
+    return title
 
 
 def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field, field_validator
+
+from dropout_grader.assignment import ProbeParameters
 
 CACHE_KEYS = ("Z1", "D1", "A1", "W1", "b1", "Z2", "D2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3")
 GRADIENT_KEYS = ("dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1")
@@ -225,3 +228,63 @@ def diagnose(role, probe, call, tolerance):
     from dropout_grader.reference.dropout_diagnosis import Tolerance, diagnose as run
 
     return run(role, probe, call, Tolerance(tolerance.rtol, tolerance.atol))
+
+
+# --- the assignment, as the grader's core sees it (dropout_grader.assignment.Assignment) ----
+class DropoutProbe(ProbeParameters):
+    """One probe of a dropout rubric: the network's widths, the examples, the keep probability."""
+    layers: list[int] = Field(min_length=4, max_length=4)
+    examples: int = Field(ge=2, le=10_000)
+    keep_prob: float = Field(gt=0, lt=1)
+
+    @field_validator("layers")
+    @classmethod
+    def _positive(cls, layers):
+        if any(width < 1 for width in layers):
+            raise ValueError("every layer width must be at least 1")
+        return layers
+
+
+class DropoutAssignment:
+    name = "dropout"
+    namespace = ""  # its step ids are the public catalogue of DESIGN §4, unprefixed
+    roles = ("forward", "backward")
+    steps = STEPS
+    notes = NOTES
+    placeholders = PLACEHOLDERS
+    step_groups = {"layer": tuple(str(n) for n in HIDDEN_LAYERS)}
+    arguments = ARGUMENTS
+    returns = RETURNS
+    standins = STANDINS
+    probe_model = DropoutProbe
+
+    def check_probes(self, probes: list[DropoutProbe]) -> None:
+        keep_probs = {p.keep_prob for p in probes}
+        if 0.5 in keep_probs:
+            raise ValueError("probes: keep_prob 0.5 cannot tell '<' from '>' or '/k' from '*2'; "
+                             "use values like 0.7 and 0.86")
+        if len(keep_probs) < 2:
+            raise ValueError("probes: use at least two different keep_prob values, so a hard-coded constant shows")
+
+    def make_probe(self, probe: DropoutProbe) -> ProbeInputs:
+        return make_probe(probe.seed, probe.layers, probe.examples, probe.keep_prob)
+
+    def call_arguments(self, role: str, inputs: ProbeInputs) -> list:
+        return call_arguments(role, inputs)
+
+    def probe_facts(self, probe: DropoutProbe) -> dict:
+        return {"keep_prob": probe.keep_prob}
+
+    def check_return(self, role: str, returned: dict) -> str | None:
+        return check_return(role, returned)
+
+    def diagnose(self, role, inputs, call, tolerance):
+        return diagnose(role, inputs, call, tolerance)
+
+    def source_files(self) -> list[Path]:
+        here = Path(__file__).resolve().parent
+        return ([here / name for name in ("dropout.py", "dropout_diagnosis.py", "dropout_masks.py")]
+                + sorted(STANDINS.rglob("*.py")))
+
+
+ASSIGNMENT = DropoutAssignment()

@@ -20,8 +20,12 @@ same per-example scale as the cross-entropy. Biases are not regularized.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from pydantic import Field
+
+from dropout_grader.assignment import ProbeParameters
 
 CACHE_KEYS = ("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3")
 GRADIENT_KEYS = ("dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1")
@@ -165,6 +169,8 @@ def make_probe(seed: int, layers: list[int], examples: int, lambd: float) -> Pro
 
 
 # --- what the grader asks of an assignment module --------------------------------------
+# The same helper modules the dropout exercise's notebook imports (reg_utils, testCases, ...).
+STANDINS = Path(__file__).resolve().parent / "standins"
 PLACEHOLDERS = frozenset({
     "layer", "lambd", "probe", "m", "expected", "observed", "factor", "expected_factor", "detail",
     "key", "term", "function", "arguments", "error", "limit", "count", "cells", "implied_lambd",
@@ -209,3 +215,59 @@ def diagnose(role, probe, call, tolerance):
     from dropout_grader.reference.l2_diagnosis import diagnose as run
 
     return run(role, probe, call, tolerance.rtol, tolerance.atol)
+
+
+# --- the assignment, as the grader's core sees it (dropout_grader.assignment.Assignment) ----
+class L2Probe(ProbeParameters):
+    """One probe of an L2 rubric: the network's widths, the examples, the regularization strength."""
+    layers: list[int] = Field(min_length=4, max_length=4)
+    examples: int = Field(ge=2, le=10_000)
+    lambd: float = Field(ge=0, le=1000)
+
+
+class L2Assignment:
+    name = "l2"
+    namespace = "l2"  # the notebook's other exercise: its ids read l2.cost..., l2.backward...
+    roles = ("cost", "backward")
+    steps = STEPS
+    notes = NOTES
+    placeholders = PLACEHOLDERS
+    step_groups = {"layer": tuple(str(n) for n in LAYERS)}
+    arguments = ARGUMENTS
+    returns = RETURNS
+    standins = STANDINS
+    probe_model = L2Probe
+
+    def check_probes(self, probes: list[L2Probe]) -> None:
+        lambds = {p.lambd for p in probes}
+        if 0 not in lambds:
+            raise ValueError("probes: include a probe with lambd: 0, where a constant used in place of "
+                             "lambd shows")
+        if len(lambds - {0}) < 2:
+            raise ValueError("probes: use at least two nonzero lambd values, so the factors separate")
+        for p in probes:
+            if p.examples in p.layers or p.examples == 2:
+                raise ValueError(f"probes: {p.id}: choose a number of examples unlike every layer width "
+                                 "(and not 2), so a term added in the wrong place raises instead of broadcasting")
+
+    def make_probe(self, probe: L2Probe) -> ProbeInputs:
+        return make_probe(probe.seed, probe.layers, probe.examples, probe.lambd)
+
+    def call_arguments(self, role: str, inputs: ProbeInputs) -> list:
+        return call_arguments(role, inputs)
+
+    def probe_facts(self, probe: L2Probe) -> dict:
+        return {"lambd": probe.lambd, "m": probe.examples}
+
+    def check_return(self, role: str, returned: dict) -> str | None:
+        return check_return(role, returned)
+
+    def diagnose(self, role, inputs, call, tolerance):
+        return diagnose(role, inputs, call, tolerance)
+
+    def source_files(self) -> list[Path]:
+        here = Path(__file__).resolve().parent
+        return [here / "l2.py", here / "l2_diagnosis.py"] + sorted(STANDINS.rglob("*.py"))
+
+
+ASSIGNMENT = L2Assignment()

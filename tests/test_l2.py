@@ -102,3 +102,35 @@ def test_odd_gradient_values_are_findings_not_crashes(mangle):
     obs = diagnose("backward", probe, call, 1e-6, 1e-9)
     assert any(o.verdict == WRONG for o in obs)
     assert {o.step for o in obs} == {s for s in l2.STEPS if s.startswith("backward.") and s != "backward.function"}
+
+
+# --- through the whole pipeline: notebooks, the sandbox, line pointers ----------------------
+@pytest.fixture(scope="module")
+def l2_grader():
+    from dropout_grader.pipeline import Grader
+    from dropout_grader.rubric import RUBRICS, load_rubric
+
+    with Grader(load_rubric(RUBRICS / "l2.yaml")) as grader:
+        yield grader
+
+
+def test_every_variant_graded_from_a_notebook_points_at_its_line(l2_grader, tmp_path):
+    import nbformat
+    from dropout_grader.results import Submission
+
+    submissions = []
+    for variant in VARIANTS:
+        path = tmp_path / f"{variant.name}.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(variant.source)]), path)
+        submissions.append(Submission(variant.name, str(path)))
+    results = {r.student: r for r in l2_grader.grade_all(submissions, jobs=2)}
+    for variant in VARIANTS:
+        result = results[variant.name]
+        wrong = {(f.step, f.diagnosis) for f in result.findings if f.verdict == WRONG and f.step.startswith(f"l2.{variant.role}")}
+        assert wrong == {(f"l2.{s}", d) for s, d in variant.expected}, variant.name
+        if not variant.expected:
+            assert result.score == result.max_score or variant.role == "backward" or variant.role == "cost"
+        for finding in result.findings:
+            if finding.verdict == WRONG and finding.step.startswith(f"l2.{variant.role}"):
+                # The line that computes the wrong value, not the def line.
+                assert finding.line is not None and not finding.code.lstrip().startswith("def "), (variant.name, finding)

@@ -10,7 +10,7 @@ from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 
 def test_the_shipped_rubric_loads_with_every_step(rubric):
     assert rubric.id == "dropout-c2w1"
-    assert set(rubric.steps) == set(rubric.assignment.STEPS)
+    assert set(rubric.steps) == set(rubric.assignment.steps)
     assert rubric.steps["forward.layer2.scale"].points == 2
     assert len(rubric.sha256) == 64
 
@@ -90,4 +90,4 @@ def test_missing_file(tmp_path):
 
 def test_unknown_assignment(tmp_path):
     path = variant(tmp_path, lambda d: d.update(assignment="convolution"))
-    assert "no reference module reference/convolution.py" in problem(path)
+    assert "no assignment 'convolution' is installed (registered: dropout, l2)" in problem(path)

@@ -192,6 +192,13 @@ def assigned_names(source: str) -> dict[int, frozenset[str]]:
     return {line: frozenset(names) for line, names in written.items()}
 
 
+def _traceable(value) -> bool:
+    """Arrays, and the numbers a scalar result is made of (a cost, a penalty term)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf" and value.size <= 1_000_000
+    return isinstance(value, (np.floating, np.integer, float, int)) and not isinstance(value, bool)
+
+
 class LineTracer:
     """Attribute each new value of a traced frame's locals to the line that produced it.
 
@@ -232,8 +239,7 @@ class LineTracer:
             before = self._ids.get(key, {})
             names = self.assigned.get(fragment, {}).get(line, ())
             for name, value in local.items():
-                if (isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000
-                        and (name in names or before.get(name) != id(value))):
+                if _traceable(value) and (name in names or before.get(name) != id(value)):
                     self._record(fragment, line, name, value)
         self._ids[key] = {name: id(value) for name, value in local.items()}
 

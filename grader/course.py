@@ -1,0 +1,164 @@
+"""Several assignments graded in one pass: a course rubric names the rubrics of a notebook's
+exercises, and every notebook is graded on each of them, into one result per student.
+
+    # rubrics/regularization.yaml
+    id: regularization-c2w1
+    title: Regularization (inverted dropout and L2 regularization)
+    parts: [dropout.yaml, l2.yaml]        # paths relative to this file
+
+Each part keeps its own assignment, probes, limits and sandbox; results are merged in part
+order (scores and maxima add up; step ids do not collide because every assignment but the
+first-class dropout one reports under its own namespace, e.g. `l2.cost.penalty.scale`).
+A plain rubric file is a course of one part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dropout_grader.assignment import qualified
+from dropout_grader.results import GRADED, RunResult, Submission, SubmissionResult
+from dropout_grader.rubric import LoadedRubric, RubricError, load_rubric
+
+
+class CourseSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    title: str
+    parts: list[str] = Field(min_length=1, description="rubric files, relative to this one")
+
+
+@dataclass(frozen=True)
+class Course:
+    id: str
+    title: str
+    sha256: str  # of the course file and every part's rubric
+    parts: tuple[LoadedRubric, ...]
+
+
+def load_course(path: Path | str) -> Course:
+    """A course rubric (`parts:`), or a plain rubric as a course of one part."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except OSError as exc:
+        raise RubricError(f"rubric {path}: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError:
+        data = None  # load_rubric says where the YAML is wrong
+    if not (isinstance(data, dict) and "parts" in data):
+        rubric = load_rubric(path)
+        return Course(rubric.id, rubric.spec.title, rubric.sha256, (rubric,))
+    try:
+        spec = CourseSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise RubricError(f"rubric {path}: {'.'.join(str(p) for p in first['loc']) or '(top level)'}: "
+                          f"{first['msg']}") from None
+    parts = tuple(load_rubric(path.parent / part) for part in spec.parts)
+    names = [p.assignment.name for p in parts]
+    if len(set(names)) != len(names):
+        raise RubricError(f"rubric {path}: parts: each assignment may appear once ({', '.join(names)})")
+    digest = hashlib.sha256(path.read_bytes())
+    for part in parts:
+        digest.update(part.sha256.encode())
+    return Course(spec.id, spec.title, digest.hexdigest(), parts)
+
+
+def merge_results(submission: Submission, results: list[SubmissionResult], parts: tuple[LoadedRubric, ...]
+                  ) -> SubmissionResult:
+    """One student's results on every part, as one result. A part that found nothing of its
+    own to grade in a notebook the others could grade is that part's zero, not the notebook's
+    (its `notebook` finding is reported under the part's namespace)."""
+    graded = [r for r in results if r.status == GRADED]
+    if not graded:
+        first = results[0]
+        return replace(first, max_score=sum(r.max_score for r in results))
+    findings = []
+    for result, part in zip(results, parts):
+        if result.status == GRADED:
+            findings += result.findings
+        else:
+            findings += [replace(f, step=qualified(part.assignment, f.step)) for f in result.findings]
+    digest = hashlib.sha256()
+    for r in results:
+        digest.update(r.code_sha256.encode() + b"\0")
+    return SubmissionResult(
+        student=submission.student, path=submission.path, status=GRADED,
+        score=round(sum(r.score for r in results), 4), max_score=sum(r.max_score for r in results),
+        findings=findings, output="".join(r.output for r in results),
+        seconds=round(sum(r.seconds for r in results), 3),
+        sources={k: v for r in results for k, v in r.sources.items()},
+        code_sha256=digest.hexdigest(), reused=all(r.reused for r in results))
+
+
+class CourseGrader:
+    """The Grader interface (grade, grade_all, grade_as_completed, run_result) over several
+    parts: one Grader, with its own sandbox, per part; results merged per student."""
+
+    def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False):
+        from dropout_grader.pipeline import Grader
+
+        self.course = course
+        self.parts = []
+        try:
+            for rubric in course.parts:
+                self.parts.append(Grader(rubric, isolation=isolation, gradebook=gradebook, regrade=regrade))
+        except BaseException:
+            self.close()
+            raise
+        self.protections = self.parts[0].protections
+        self.max_score = sum(p.max_score for p in self.parts)
+
+    def grade(self, submission: Submission) -> SubmissionResult:
+        return merge_results(submission, [part.grade(submission) for part in self.parts], self.course.parts)
+
+    def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
+        submissions = list(submissions)
+        done = dict(self.grade_as_completed(submissions, jobs))
+        yield from (done[i] for i in range(len(submissions)))
+
+    def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
+                           ) -> Iterator[tuple[int, SubmissionResult]]:
+        import os
+
+        jobs = max(1, jobs or os.cpu_count() or 1)
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+        try:
+            futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def run_result(self, results: list[SubmissionResult]) -> RunResult:
+        runs = [part.run_result([]) for part in self.parts]
+        first = runs[0]
+        return replace(first, rubric_id=self.course.id, rubric_sha256=self.course.sha256,
+                       rubric_title=self.course.title, submissions=results,
+                       seeds={k: v for run in runs for k, v in run.seeds.items()},
+                       steps=[step for run in runs for step in run.steps],
+                       grader_version=first.grader_version if len(runs) == 1 else _combined_version(runs))
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _combined_version(runs: list[RunResult]) -> str:
+    version, _, _ = runs[0].grader_version.partition("+")
+    digest = hashlib.sha256("".join(r.grader_version for r in runs).encode()).hexdigest()[:12]
+    return f"{version}+{digest}"
+
