@@ -229,3 +229,7 @@ def test_the_course_rubric_grades_both_exercises_of_a_notebook(tmp_path):
     assert not any(step.startswith(("forward.", "backward.")) for step, _ in wrong)
     assert only["max_score"] == 19 + 9
     assert results["rubric"]["id"] == "regularization-c2w1"
+    import jsonschema
+
+    schema = json.loads((ROOT / "grader" / "report" / "schemas" / "results.schema.json").read_text())
+    jsonschema.validate(results, schema)
