@@ -42,8 +42,9 @@ def discover(paths: list[str | Path], graded_names: Mapping[str, str] | None = N
     every notebook found: a single-notebook run, or a Gradescope submission folder.
     """
     environ = os.environ if environ is None else environ
-    found: list[Submission] = []
-    for raw in paths:
+    found: list[tuple[int, Submission]] = []  # with the index of the PATH it was found under
+    for index, raw in enumerate(paths):
+        group = 0 if student else index
         path = Path(raw)
         if path.is_dir():
             notebooks = _notebooks_under(path)
@@ -51,11 +52,11 @@ def discover(paths: list[str | Path], graded_names: Mapping[str, str] | None = N
                 raise DiscoveryError(_nothing_found(path))
             for notebook in notebooks:
                 name, section = _student_and_section(path, notebook)
-                found.append(Submission(student=student or name, path=str(notebook),
-                                        problem=_link_problem(path, notebook), section=section))
+                found.append((group, Submission(student=student or name, path=str(notebook),
+                                                problem=_link_problem(path, notebook), section=section)))
         elif path.exists() or path.is_symlink():
             owner = student or platform_student(environ) or path.stem
-            found.append(Submission(student=owner, path=str(path)))
+            found.append((group, Submission(student=owner, path=str(path))))
         else:
             raise DiscoveryError(f"no such file or folder: {path}")
     return _one_per_student(found, graded_names or {})
@@ -105,12 +106,14 @@ def _student_and_section(root: Path, notebook: Path) -> tuple[str, str]:
     return parts[-2], "/".join(parts[:-2])
 
 
-def _one_per_student(found: list[Submission], graded_names: Mapping[str, str]) -> Discovery:
-    groups: dict[tuple[str, str], list[Submission]] = {}
-    for submission in found:
-        groups.setdefault((submission.section, submission.student), []).append(submission)
+def _one_per_student(found: list[tuple[int, Submission]], graded_names: Mapping[str, str]) -> Discovery:
+    """Notebooks of one student under one PATH (or all of them, with --student) are one
+    submission; the same id under two PATHs is two students."""
+    groups: dict[tuple[int, str, str], list[Submission]] = {}
+    for index, submission in found:
+        groups.setdefault((index, submission.section, submission.student), []).append(submission)
     submissions, warnings = [], []
-    for (section, student), candidates in groups.items():
+    for (_, section, student), candidates in groups.items():
         if len(candidates) == 1:
             submissions.append(candidates[0])
             continue
