@@ -150,7 +150,9 @@ class DuplicateKeyError(yaml.YAMLError):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load, except that a key repeated in one mapping is an error naming both lines."""
+    """yaml.safe_load, except that a key repeated in one mapping is an error naming both lines,
+    and keys are read as the text written: every rubric key is a name, so `no:` or `null:` is
+    an unknown key `no`, not False or None."""
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -158,6 +160,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # `<<: *anchor` merges may be overridden on purpose
+                if isinstance(key_node, yaml.ScalarNode):
+                    key_node.tag = "tag:yaml.org,2002:str"
                 key = self.construct_object(key_node, deep=True)
                 try:
                     line = first_line.setdefault(key, key_node.start_mark.line + 1)
