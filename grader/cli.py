@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dropout_grader import __version__
@@ -202,13 +202,17 @@ def run(argv: list[str] | None) -> int:
     seconds = time.monotonic() - started
     for submission, result in zip(submissions, results):
         result.section = submission.section
+    # The gradebook's view (reports, --fail-under) has the roster's missing students too; the
+    # terminal lists what was graded, and names the missing in one line.
+    missing = []
     if roster is not None:
         strangers = not_on_roster(roster, [r.student for r in results])
         if strangers:
             print(f"grade: warning: not on the roster {args.roster}: {', '.join(strangers)}", file=sys.stderr)
-        run_result.submissions += missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
+        missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
+    everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
-        write_reports(run_result, out)
+        write_reports(everyone, out)
         if args.gradescope:
             document = gradescope.document(run_result, results[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
@@ -231,8 +235,11 @@ def run(argv: list[str] | None) -> int:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
               "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
+    if missing:
+        print(f"{len(missing)} on the roster with no notebook (missing in grades.csv): "
+              + terminal.printable(", ".join(r.student for r in missing)))
     if args.fail_under is not None:
-        below = below_the_bar(run_result.submissions, args.fail_under)
+        below = below_the_bar(everyone.submissions, args.fail_under)
         if below:
             print(below)
             return EXIT_BELOW_THRESHOLD
@@ -249,12 +256,14 @@ def below_the_bar(results, bar: Bar) -> str:
     if not under:
         return ""
     total = under[0].max_score
-    lines = [f"below the bar ({bar.describe(total)}): {len(under)} of {len(results)} "
-             f"student{'s' if len(results) != 1 else ''}"]
+    lines = [f"--fail-under: {len(under)} of {len(results)} student{'s' if len(results) != 1 else ''} "
+             f"below the bar of {bar.describe(total)}:"]
+    width = max(len(terminal.printable(r.student)) for r in under)
     for r in under:
-        why = (r.status if r.status != "graded" else
-               "; ".join(f"{f.step} [{f.diagnosis}]" for f in r.wrong) or "points lost on notes")
-        lines.append(f"  {terminal.printable(r.student)}  {r.score:g}/{r.max_score:g}  {terminal.printable(why)}")
+        why = {"missing": "missing: no notebook", "ungradable": "ungradable"}.get(r.status) or (
+            "; ".join(f"{f.step} [{f.diagnosis}]" for f in r.wrong) or "points lost on notes")
+        lines.append(f"  {terminal.printable(r.student):<{width}}  {r.score:>5g}/{r.max_score:g}  "
+                     f"{terminal.printable(why)}")
     return "\n".join(lines)
 
 

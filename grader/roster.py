@@ -13,7 +13,7 @@ A CSV file with a header row. Columns (other columns, as an LMS export has, are 
 from __future__ import annotations
 
 import csv
-import difflib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +38,19 @@ class Student:
 def load_roster(path: Path | str) -> list[Student]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not part of "id"
+        # Bytes decoded as they are: the csv module, not newline translation, reads line ends
+        # (a quoted cell may hold a \r). A spreadsheet's BOM is not part of "id".
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
         raise RosterError(f"roster {path}: cannot read it ({error.strerror})") from None
     except UnicodeDecodeError as error:
         raise RosterError(f"roster {path}: not UTF-8 text (byte {error.start}); save it as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
+    # Not str.splitlines(): it also breaks lines at \x1c-\x1e, \x85, U+2028, inside a cell.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
     if "id" not in header:
-        close = difflib.get_close_matches("id", header, n=1) or difflib.get_close_matches("sis_id", header, n=1)
+        # An LMS export names it student_id, user_id, login...: suggest renaming that column.
+        close = [h for h in header if h.endswith("id") or h in ("login", "username", "user", "student")]
         hint = f"; is `{close[0]}` meant to be `id`?" if close else f"; columns: {', '.join(COLUMNS)}"
         raise RosterError(f"roster {path}: no `id` column in the header row{hint}")
     reader.fieldnames = header

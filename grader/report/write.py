@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dropout_grader.report import grades_csv, html, junit, results_json
 from dropout_grader.report.files import write_atomic
-from dropout_grader.results import RunResult
+from dropout_grader.results import MISSING, RunResult
 
 
 def write_reports(run: RunResult, out: Path) -> list[Path]:
@@ -23,6 +23,8 @@ def write_reports(run: RunResult, out: Path) -> list[Path]:
     put("junit.xml", junit.render(run))
     templates = html.Templates()
     for result in run.submissions:
+        if result.status == MISSING:  # on the roster, nothing submitted: no feedback to give
+            continue
         name = html.file_name(result.student)
         put(f"feedback/{name}.html", html.feedback_html(run, result, templates), durable=False)
         put(f"feedback/{name}.md", html.feedback_markdown(run, result, templates), durable=False)
