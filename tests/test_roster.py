@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -105,6 +106,8 @@ def test_roster_students_without_a_notebook_are_missing_in_the_gradebook(class_w
         ("alice", "graded", "19"), ("bob", "graded", "17"), ("carol", "missing", "0")]
     results = json.loads((out / "results.json").read_text())
     assert [s["status"] for s in results["submissions"]] == ["graded", "graded", "missing"]
+    schema = Path(__file__).resolve().parent.parent / "grader" / "report" / "schemas" / "results.schema.json"
+    jsonschema.validate(results, json.loads(schema.read_text()))
     index = (out / "index.html").read_text()
     assert "carol" in index and "missing: on the roster, no notebook found" in index
     assert not (out / "feedback" / "carol.html").exists()
