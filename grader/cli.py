@@ -160,8 +160,8 @@ def run(argv: list[str] | None) -> int:
         roster = load_roster(args.roster) if args.roster else None
     except (RubricError, RosterError) as error:
         raise UsageError(str(error)) from None
-    # On Gradescope every file uploaded belongs to the one student its metadata names.
-    student = args.student or (platform_student(os.environ) if args.gradescope else None)
+    # On Gradescope every file uploaded belongs to one student, named even without metadata.
+    student = args.student or ((platform_student(os.environ) or "student") if args.gradescope else None)
     try:
         found = discover(args.paths, {r: f.name for r, f in rubric.spec.functions.items()}, student)
     except DiscoveryError as error:

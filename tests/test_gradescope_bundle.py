@@ -42,7 +42,9 @@ def installed(bundle, tmp_path_factory) -> dict[str, str]:
     for name in ("setup.sh", "run_autograder"):  # zipfile does not restore modes; Gradescope does
         (source / name).chmod(0o755)
     venv = base / "grader-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # From the base interpreter, as Gradescope's python3: a venv made from this venv's python
+    # reaches it through a symlink chain that bubblewrap's view of the file system lacks.
+    subprocess.run([os.path.realpath(sys.executable), "-m", "venv", str(venv)], check=True, timeout=300)
     site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
