@@ -110,6 +110,7 @@ def test_roster_students_without_a_notebook_are_missing_in_the_gradebook(class_w
     jsonschema.validate(results, json.loads(schema.read_text()))
     index = (out / "index.html").read_text()
     assert "carol" in index and "missing: on the roster, no notebook found" in index
+    assert "2 notebooks: 2 graded, 0 ungradable; 1 on the roster with no notebook (missing)" in index
     assert not (out / "feedback" / "carol.html").exists()
     assert "1 on the roster with no notebook (missing in grades.csv): carol" in completed.stdout
 
