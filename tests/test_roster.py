@@ -102,8 +102,8 @@ def test_roster_students_without_a_notebook_are_missing_in_the_gradebook(class_w
     completed, out = class_with_roster
     assert "Traceback" not in completed.stderr
     rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8-sig"))))
-    assert [(r["student"], r["status"], r["score"]) for r in rows] == [
-        ("alice", "graded", "19"), ("bob", "graded", "17"), ("carol", "missing", "0")]
+    assert [(r["student"], r["section"], r["status"], r["score"]) for r in rows] == [
+        ("alice", "s1", "graded", "19"), ("bob", "s2", "graded", "17"), ("carol", "", "missing", "0")]
     results = json.loads((out / "results.json").read_text())
     assert [s["status"] for s in results["submissions"]] == ["graded", "graded", "missing"]
     schema = Path(__file__).resolve().parent.parent / "grader" / "report" / "schemas" / "results.schema.json"
