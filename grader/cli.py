@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
                         help="how student code is confined: bwrap (bubblewrap namespaces), process "
                              "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
+    parser.add_argument("--no-notebook-html", dest="notebook_html", action="store_false",
+                        help="do not write feedback/<student>.notebook.html (each student's notebook "
+                             "rendered with the findings under their cells)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the closing line")
     parser.add_argument("--version", action="version", version=f"grade {__version__}")
     return parser
@@ -212,7 +215,7 @@ def run(argv: list[str] | None) -> int:
         missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
     everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
-        write_reports(everyone, out)
+        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs)
         if args.gradescope:
             document = gradescope.document(run_result, results[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
