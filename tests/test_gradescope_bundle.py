@@ -48,6 +48,10 @@ def installed(bundle, tmp_path_factory) -> dict[str, str]:
     site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    shared = Path(sys.prefix) / "share" / "jupyter"  # data files (nbconvert's templates) too
+    if shared.is_dir():
+        (venv / "share").mkdir(exist_ok=True)
+        (venv / "share" / "jupyter").symlink_to(shared)
     env = {**os.environ, "AUTOGRADER_ROOT": str(base), "GRADER_VENV": str(venv), "GRADER_SKIP_APT": "1",
            "GRADER_PIP_OPTIONS": "--no-deps --no-index --force-reinstall", "NO_COLOR": "1"}
     env.pop("GITHUB_ACTIONS", None)
