@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,10 +34,15 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     pages = set()
     if notebook_pages:
         submitted = replace(run, submissions=[r for r in run.submissions if r.status != MISSING])
-        for page in notebook_html.write_pages(submitted, out / "feedback", html.file_name, write_page, jobs):
+        outcomes = notebook_html.write_pages(submitted, out / "feedback", html.file_name, write_page, jobs)
+        for page in outcomes:
             if page.path is not None:
                 written.append(page.path)
                 pages.add(page.student)
+        problems = sorted({page.problem for page in outcomes if page.path is None and page.problem
+                           and page.problem.startswith("nbconvert's templates")})
+        for problem in problems:  # a machine-wide problem: said once, not per student
+            print(f"grade: warning: {problem}", file=sys.stderr)
     for result in run.submissions:
         if result.status == MISSING:  # on the roster, nothing submitted: no feedback to give
             continue
