@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dropout_grader.extract import Extraction, GradedFunction
-from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
-                                 same_summary, summary)
+from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Observation, fingerprint,
+                                         same_summary, summary)
+from dropout_grader.reply import ReplyError, call_record, validate
 from dropout_grader.results import Finding
 from dropout_grader.rubric import LoadedRubric
 from dropout_grader.sandbox.protocol import ProtocolError, unpack
@@ -68,13 +69,13 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             empty.outcome = Observation(step, WRONG, "memory", dict(  # which student code can fake)
                 facts, limit=f"{limits.memory_mb} MB"))
             return empty
-        calls = [_call_record(c, arrays) for c in header["calls"]]
+        reply = validate(header)
+        calls = [call_record(c, arrays) for c in reply.calls]
         asked = [p.id for p in rubric.spec.probes]
         if [c.probe for c in calls] != asked or any(c.role != role for c in calls):
-            raise ProtocolError("the result does not answer the calls that were asked")
-        load_failures = list(header.get("load_failures", []))
-        compat = [str(a) for a in header.get("numpy_compat", [])][:10]
-    except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ReplyError("the result does not answer the calls that were asked")
+    except (ProtocolError, ReplyError) as exc:
+        # Only the child's reply is doubted here: a bug of the grader's own propagates.
         how = (f"killed by signal {signal.Signals(run.signal).name}" if run.signal
                else f"exited with code {run.exit_code}")
         detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
@@ -82,38 +83,11 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
                          "file descriptors it does not own?"))
         return empty
+    load_failures = [f.model_dump() for f in reply.load_failures]
+    compat = [a[:40] for a in reply.numpy_compat][:10]
     role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK), output)
     role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
     return role_run
-
-
-def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
-    values: dict[str, np.ndarray] = {}
-    structure = data.get("return") or {}
-
-    def collect(node):
-        if not isinstance(node, dict):
-            return
-        path = node.get("path")
-        if isinstance(path, str) and path in arrays:
-            prefix, _, rest = path.partition(".")
-            values[rest] = arrays[path]
-        for item in node.get("items", []) or []:
-            collect(item)
-        for item in (node.get("keys") or {}).values():
-            collect(item)
-
-    collect(structure)
-    draws = [Draw(str(d.get("function", "?"))[:60], str(d.get("arguments", ""))[:200],
-                  arrays.get(d["values"]) if isinstance(d.get("values"), str) else None)
-             for d in data.get("draws", [])[:1000] if isinstance(d, dict)]
-    writes = [Write(int(w["fragment"]), int(w["line"]), str(w["name"])[:80], str(w["fingerprint"]),
-                    tuple(float(x) for x in w.get("summary", ())[:4]))
-              for w in data.get("writes", []) if isinstance(w, dict)]
-    error = data.get("error")
-    return CallRecord(role=str(data["role"]), probe=str(data["probe"]), status=str(data["status"]),
-                      values=values, shape_of_return=structure, draws=draws, writes=writes,
-                      error=error if isinstance(error, dict) else None)
 
 
 def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction, facts) -> Observation:

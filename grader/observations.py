@@ -7,6 +7,7 @@ could judge). The grader then merges probes, attaches points, messages and line 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class CallRecord:
     status: str  # "returned" | "raised" | "not_run"
     values: dict[str, np.ndarray] = field(default_factory=dict)
     shape_of_return: dict[str, Any] = field(default_factory=dict)  # what was returned, described
+    # (grader/sandbox/values.py); `values` holds, by position ("0", "1.3", "dZ3"), every part
+    # of it that the child could turn into a numeric array, in the student's own dtype.
     draws: list[Draw] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     error: dict[str, Any] | None = None  # {"type", "message", "fragment", "line"}
@@ -60,9 +63,16 @@ class Observation:
     value: np.ndarray | None = None
 
 
+def json_safe(numbers) -> list:
+    """Floats for JSON written with allow_nan=False: NaN and infinities as the strings
+    float() reads back ("nan", "inf", "-inf")."""
+    return [x if math.isfinite(x) else str(x) for x in numbers]
+
+
 def summary(value) -> tuple[float, ...]:
     array = np.asarray(value, dtype=np.float64)
-    return (float(array.size), float(np.count_nonzero(array)), float(array.sum()), float(np.abs(array).sum()))
+    with np.errstate(all="ignore"):
+        return (float(array.size), float(np.count_nonzero(array)), float(array.sum()), float(np.abs(array).sum()))
 
 
 def same_summary(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from dropout_grader.observations import fingerprint, summary
+from dropout_grader.observations import fingerprint, json_safe, summary
+from dropout_grader.sandbox.values import _numeric_array
 
 LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn",
           "standard_normal", "normal", "binomial", "choice", "randint", "random_integers",
@@ -24,6 +25,7 @@ LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn
 GENERATOR = ("random", "uniform", "standard_normal", "normal", "binomial", "choice",
              "integers", "permutation", "permuted", "shuffle", "exponential", "poisson")
 MAX_LOGGED_VALUES = 2_000_000  # elements of drawn values kept per call of a graded function
+MAX_LOGGED_DRAWS = 5_000  # calls logged per call of a graded function
 # Names NumPy removed (1.24: the builtin aliases; 2.0: the old spellings) that old course code
 # still uses; served with the value they had, and reported as a numpy_compat note.
 REMOVED_ALIASES = {"int": int, "float": float, "bool": bool, "object": object,
@@ -55,6 +57,8 @@ class RandomRecorder:
         self.draws, self.values, self._kept = [], [], 0
 
     def log(self, name: str, args, kwargs, result) -> None:
+        if len(self.draws) >= MAX_LOGGED_DRAWS:
+            return  # a loop of scalar draws: the first ones are hint enough
         values = None
         if isinstance(result, (np.ndarray, float, int, np.generic)):
             array = np.asarray(result)
@@ -222,7 +226,21 @@ class LineTracer:
     def _record(self, fragment: int, line: int, name: str, value) -> None:
         if len(self.writes) < self.max_writes:
             self.writes.append({"fragment": fragment, "line": line, "name": name,
-                                "fingerprint": fingerprint(value), "summary": summary(value)})
+                                "fingerprint": fingerprint(value), "summary": json_safe(summary(value))})
+
+    def _record_container(self, fragment: int, line: int, name: str, value) -> None:
+        """A list mask (or list of row arrays) as the array the parent will see; the arrays
+        held in a dict (masks kept by layer, gradients returned inline) one by one."""
+        if isinstance(value, dict):
+            for key, item in list(value.items())[:32]:
+                if isinstance(item, np.ndarray) and item.dtype.kind in "biuf" and item.size <= 1_000_000:
+                    self._record(fragment, line, f"{name}[{key!r}]"[:80], item)
+                elif isinstance(item, (list, tuple)):
+                    self._record_container(fragment, line, f"{name}[{key!r}]"[:80], item)
+        elif isinstance(value, (list, tuple)) and 0 < len(value) <= 100_000:
+            array = _numeric_array(value)
+            if array is not None and array.ndim >= 1 and array.size <= 1_000_000:
+                self._record(fragment, line, name, array)
 
     def _changes(self, frame, fragment: int) -> None:
         key = id(frame)
@@ -235,6 +253,8 @@ class LineTracer:
                 if (isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 1_000_000
                         and (name in names or before.get(name) != id(value))):
                     self._record(fragment, line, name, value)
+                elif name in names and isinstance(value, (list, tuple, dict)):
+                    self._record_container(fragment, line, name, value)
         self._ids[key] = {name: id(value) for name, value in local.items()}
 
     def trace(self, frame, event, arg):
@@ -253,8 +273,15 @@ class LineTracer:
             self._last_line[id(frame)] = frame.f_lineno
         elif event == "return":
             self._changes(frame, fragment)
+            line = self._last_line.get(id(frame), frame.f_lineno)
             if isinstance(arg, np.ndarray) and arg.dtype.kind in "biuf":
-                self._record(fragment, self._last_line.get(id(frame), frame.f_lineno), "<return>", arg)
+                self._record(fragment, line, "<return>", arg)
+            elif isinstance(arg, dict):  # gradients computed inline in the returned dict
+                self._record_container(fragment, line, "<return>", arg)
+            elif isinstance(arg, tuple) and len(arg) <= 64:  # (A3, cache) built inline
+                for index, item in enumerate(arg):
+                    if isinstance(item, (list, tuple)):
+                        self._record_container(fragment, line, f"<return>[{index}]", item)
             self._ids.pop(id(frame), None)
             self._last_line.pop(id(frame), None)
         return self._local
