@@ -70,10 +70,16 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
                 facts, limit=f"{limits.memory_mb} MB"))
             return empty
         reply = validate(header)
-        calls = [call_record(c, arrays) for c in reply.calls]
+        records = [call_record(c, arrays) for c in reply.calls]
+        calls = [c for c in records if not c.stream_key]
         asked = [p.id for p in rubric.spec.probes]
-        if [c.probe for c in calls] != asked or any(c.role != role for c in calls):
+        if [c.probe for c in calls] != asked or any(c.role != role for c in records):
             raise ReplyError("the result does not answer the calls that were asked")
+        for twin in (c for c in records if c.stream_key):  # the same probe, other streams
+            original = next((c for c in calls if c.probe == twin.probe), None)
+            if original is None:
+                raise ReplyError("the result does not answer the calls that were asked")
+            original.rekeyed = twin
     except (ProtocolError, ReplyError) as exc:
         # Only the child's reply is doubted here: a bug of the grader's own propagates.
         how = (f"killed by signal {signal.Signals(run.signal).name}" if run.signal

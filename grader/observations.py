@@ -49,6 +49,8 @@ class CallRecord:
     draws: list[Draw] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     error: dict[str, Any] | None = None  # {"type", "message", "fragment", "line"}
+    stream_key: int = 0  # nonzero: a second run of the probe with every random stream changed
+    rekeyed: "CallRecord | None" = None  # that second run, when one was asked for
 
 
 @dataclass

@@ -216,6 +216,10 @@ class Grader:
         function = self.rubric.spec.functions[role]
         calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
                   "args": probe.arguments[role]} for probe in self.probes]
+        if role in getattr(self.rubric.assignment, "STREAM_CHECK_ROLES", ()):
+            # The first probe once more with every random stream keyed differently: what the
+            # student drew must change with it (the assignment compares the two runs).
+            calls.append(dict(calls[0], stream_key=calls[0]["seed"] * 7919 + 1))
         header = {
             "limits": self._limits(),
             "standins": str(self.rubric.assignment.STANDINS),

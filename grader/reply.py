@@ -75,6 +75,7 @@ class CallModel(_Model):
     role: str = Field(max_length=40)
     probe: str = Field(max_length=200)
     status: Literal["returned", "raised", "signature", "not_run"]
+    stream_key: int = 0
     returned: Node | None = Field(None, alias="return")
     draws: list[DrawModel] = Field(default_factory=list, max_length=5_000)
     writes: list[WriteModel] = Field(default_factory=list, max_length=MAX_WRITES)
@@ -129,7 +130,8 @@ def call_record(call: CallModel, arrays: dict[str, np.ndarray]) -> CallRecord:
               for w in call.writes]
     error = call.error.model_dump() if call.error is not None else None
     return CallRecord(role=call.role, probe=call.probe, status=call.status, values=values,
-                      shape_of_return=structure, draws=draws, writes=writes, error=error)
+                      shape_of_return=structure, draws=draws, writes=writes, error=error,
+                      stream_key=call.stream_key)
 
 
 def _is_float(text) -> bool:

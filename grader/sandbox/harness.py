@@ -115,8 +115,10 @@ class Restorer:
             module_dict.update(saved)
 
 
-def call_function(function, args, seed: int, recorder: RandomRecorder, assigned):
-    """Call under a fixed seed; `assigned` (names each line writes) switches tracing on."""
+def call_function(function, args, seed: int, recorder: RandomRecorder, assigned, stream_key: int = 0):
+    """Call under a fixed seed; `assigned` (names each line writes) switches tracing on;
+    a nonzero `stream_key` changes every random stream under the same seeds."""
+    recorder.stream_key = stream_key
     np.random.seed(seed)
     random.seed(seed)
     recorder.reset()
@@ -155,7 +157,8 @@ def run(job_blob: bytes) -> bytes:
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
     calls = []
     for number, call in enumerate(header["calls"]):
-        record: dict[str, Any] = {"role": call["role"], "probe": call["probe"]}
+        record: dict[str, Any] = {"role": call["role"], "probe": call["probe"],
+                                  "stream_key": int(call.get("stream_key", 0))}
         calls.append(record)
         function = namespace.get(call["function"])
         args = [decode_value(spec, arrays) for spec in call["args"]]
@@ -167,7 +170,8 @@ def run(job_blob: bytes) -> bytes:
         except ValueError:
             pass  # builtins without a signature: just call it
         try:
-            result, writes = call_function(function, args, call["seed"], recorder, assigned)
+            result, writes = call_function(function, args, call["seed"], recorder, assigned,
+                                           int(call.get("stream_key", 0)))
         except BaseException as exc:  # noqa: BLE001
             restorer.restore()
             record.update(status="raised", error=describe_error(exc))

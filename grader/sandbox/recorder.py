@@ -11,6 +11,7 @@ Runs only inside the sandboxed child, after limits are set and before student co
 
 from __future__ import annotations
 
+import random as pyrandom
 import sys
 from typing import Any
 
@@ -52,6 +53,7 @@ class RandomRecorder:
         self.draws: list[dict[str, Any]] = []
         self.values: list[np.ndarray | None] = []
         self._kept = 0
+        self.stream_key = 0  # nonzero: every seed is mixed with it (see _install_keying)
 
     def reset(self) -> None:
         self.draws, self.values, self._kept = [], [], 0
@@ -102,11 +104,69 @@ class RandomRecorder:
                     return recorder._wrap(f"Generator.{name}", attribute)
                 return attribute
 
-        def default_rng(*args, **kwargs):
-            return RecordedGenerator(original_default_rng(*args, **kwargs))
+        def default_rng(seed=None, *args, **kwargs):
+            return RecordedGenerator(original_default_rng(keyed(seed, recorder.stream_key), *args, **kwargs))
 
         random.RandomState = RecordedRandomState
         random.default_rng = default_rng
+        self._install_keying()
+
+    def _install_keying(self) -> None:
+        """Every way to seed a random stream goes through `keyed`, so that a call made with a
+        stream key draws other numbers than the same call without one, even after the
+        student's own `np.random.seed(1)`. The parent compares the two: a mask that does not
+        change is not drawn from the stream (recorded draws are a hint, never proof)."""
+        recorder = self
+        legacy_seed = np.random.seed
+
+        def seed(seed=None):
+            return legacy_seed(keyed(seed, recorder.stream_key))
+
+        np.random.seed = seed
+        for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
+            original = getattr(np.random, name, None)
+            if original is not None:
+                setattr(np.random, name, _keyed_bit_generator(original, self))
+        python_seed = pyrandom.seed
+
+        def python_random_seed(a=None, version=2):
+            return python_seed(keyed(a, recorder.stream_key), version)
+
+        pyrandom.seed = python_random_seed
+
+        class KeyedRandom(pyrandom.Random):
+            def seed(self, a=None, version=2):
+                super().seed(keyed(a, recorder.stream_key), version)
+
+        pyrandom.Random = KeyedRandom
+
+
+def _keyed_bit_generator(cls, recorder: "RandomRecorder"):
+    def make(seed=None, *args, **kwargs):
+        return cls(keyed(seed, recorder.stream_key), *args, **kwargs)
+
+    make.__name__ = cls.__name__
+    return make
+
+
+def keyed(seed, key: int):
+    """`seed` mixed with a stream key (unchanged when the key is 0 or the seed is None)."""
+    if not key or seed is None:
+        return seed
+    if isinstance(seed, (bool, np.bool_)):
+        return seed
+    if isinstance(seed, (int, np.integer)):
+        return (int(seed) * 0x9E3779B1 + key * 0x85EBCA77 + 0x27D4EB2F) % 2**32
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, key))
+    if isinstance(seed, (float, str, bytes)):  # Python's random accepts these
+        return f"{seed!r}/{key}"
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        try:
+            return [keyed(int(x), key) for x in np.asarray(seed).ravel()]
+        except (TypeError, ValueError, OverflowError):
+            return seed
+    return seed
 
 
 class RecordedRandomState(np.random.RandomState):
@@ -115,6 +175,14 @@ class RecordedRandomState(np.random.RandomState):
     child has one recorder, set by RandomRecorder.install."""
 
     recorder: RandomRecorder | None = None
+
+    def __init__(self, seed=None):
+        recorder = type(self).recorder
+        super().__init__(keyed(seed, recorder.stream_key) if recorder is not None else seed)
+
+    def seed(self, seed=None):
+        recorder = type(self).recorder
+        super().seed(keyed(seed, recorder.stream_key) if recorder is not None else seed)
 
     def __getattribute__(self, name):
         attribute = super().__getattribute__(name)
