@@ -264,6 +264,17 @@ def assigned_names(source: str) -> dict[int, frozenset[str]]:
     return {line: frozenset(names) for line, names in written.items()}
 
 
+def _small(value: list | tuple, limit: int = 1_000_000) -> bool:
+    """A cheap bound on the elements of a nested list before converting it: a list that grows
+    in a loop must not be copied whole at every line."""
+    first = value[0]
+    if isinstance(first, np.ndarray):
+        return len(value) * first.size <= limit
+    if isinstance(first, (list, tuple)):
+        return len(value) * len(first) <= limit and len(value) <= 10_000
+    return len(value) <= limit
+
+
 class LineTracer:
     """Attribute each new value of a traced frame's locals to the line that produced it.
 
@@ -281,6 +292,9 @@ class LineTracer:
         # Tracing costs a little per line; a student's Python loop must not turn that into
         # a timeout. Past this many line events the call runs on untraced.
         self.events_left = max_events
+        # Lists converted to arrays (list masks) cost a copy each; a list grown in a loop must
+        # not turn that into a timeout.
+        self.container_budget = 5_000_000
         self._ids: dict[int, dict[str, int]] = {}  # frame -> local name -> id of its value
         self._last_line: dict[int, int] = {}
 
@@ -305,8 +319,11 @@ class LineTracer:
                     self._record(fragment, line, f"{name}[{key!r}]"[:80], item)
                 elif isinstance(item, (list, tuple)):
                     self._record_container(fragment, line, f"{name}[{key!r}]"[:80], item)
-        elif isinstance(value, (list, tuple)) and 0 < len(value) <= 100_000:
+        elif (isinstance(value, (list, tuple)) and 0 < len(value) <= 100_000 and self.container_budget > 0
+              and _small(value)):
             array = _numeric_array(value)
+            if array is not None:
+                self.container_budget -= array.size
             if array is not None and array.ndim >= 1 and array.size <= 1_000_000:
                 self._record(fragment, line, name, array)
 
