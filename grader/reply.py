@@ -107,13 +107,17 @@ def validate(header: dict[str, Any]) -> Reply:
 def call_record(call: CallModel, arrays: dict[str, np.ndarray]) -> CallRecord:
     values: dict[str, np.ndarray] = {}
 
-    def collect(node: Node, where: str, depth: int = 0) -> None:
-        if node.path is not None and node.path in arrays:
-            values[where] = arrays[node.path]
+    def collect(node: Node, where: str, depth: int = 0, inherited: np.ndarray | None = None) -> None:
+        # A container the child sent as one array sends its items only as part of it.
+        array = arrays.get(node.path) if node.path is not None else inherited
+        if array is not None:
+            values[where] = array
         if depth > 8:
             return
         for index, item in enumerate(node.items):
-            collect(item, f"{where}.{index}" if where else str(index), depth + 1)
+            part = (np.asarray(array[index]) if array is not None and array.ndim >= 1 and index < len(array)
+                    else None)
+            collect(item, f"{where}.{index}" if where else str(index), depth + 1, part)
         for key, item in node.keys.items():
             collect(item, f"{where}.{key}" if where else key, depth + 1)
 
