@@ -16,7 +16,7 @@ import numpy as np
 
 from dropout_grader.extract import Extraction, GradedFunction
 from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Observation, fingerprint,
-                                         same_summary, summary)
+                                         same_summary, sequence_fingerprint, summary)
 from dropout_grader.reply import ReplyError, call_record, validate
 from dropout_grader.results import Finding
 from dropout_grader.rubric import LoadedRubric
@@ -218,10 +218,10 @@ def locate(obs: Observation, call: CallRecord | None, extraction: Extraction,
     if isinstance(obs.value, tuple):
         return obs.value
     if obs.verdict == WRONG and obs.value is not None and call is not None:
-        try:
+        if isinstance(obs.value, list):  # a container (a cache): its items' fingerprints
+            wanted, approximately = sequence_fingerprint(obs.value), ()
+        else:
             wanted, approximately = fingerprint(obs.value), summary(obs.value)
-        except (TypeError, ValueError):
-            wanted, approximately = None, ()
         valid = [w for w in call.writes if 0 <= w.fragment < len(extraction.fragments)]
         # The exact array first; else one equal up to rounding (a value the grader rebuilt).
         write = (next((w for w in valid if w.fingerprint == wanted), None)

@@ -412,7 +412,8 @@ def _from_activations(prefix, value, raw, A, k, tol):
                             ratio=round(factor(k) * k, 4))
             scale_obs = (_obs(f"{prefix}.scale", **evidence) if scale == "ok"
                          else _obs(f"{prefix}.scale", WRONG, scale, value=value, **evidence))
-            return [_obs(f"{prefix}.mask", WRONG, "from_activations", value=value), scale_obs]
+            # the line that masked (before any scaling) is the one at fault
+            return [_obs(f"{prefix}.mask", WRONG, "from_activations", value=base), scale_obs]
     return None
 
 

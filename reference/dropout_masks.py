@@ -63,7 +63,9 @@ def read_mask(step: str, D, shape, k: float, draws: list[Draw], other=None, reke
         what = "keeps every unit" if kept.all() else "drops every unit"
         return observation(step, WRONG, "keep_rate", value=D, detail=what, **evidence), binary
     reused = _reused(binary, other)
-    if reused:
+    # Drawn for this layer after all (a second np.random.seed(1) gives the same numbers):
+    # correlated with the other layer, but drawn; the draw's own reading decides.
+    if reused and not any(_explain_by_draw(step, kept, d, k, evidence) for d in draws):
         return observation(step, WRONG, "reused", value=D, detail=reused, **evidence), binary
     if rekeyed is not None:
         twin, _ = binary_mask(rekeyed, k) if rekeyed.shape == D.shape else (None, False)

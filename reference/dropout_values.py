@@ -71,10 +71,15 @@ def read_cache(probe: ProbeInputs, call: CallRecord) -> tuple[Cache | None, Obse
     entry is wrong, what it holds and what the template stores there."""
     items = call.shape_of_return.get("items") or []
     node = items[1] if len(items) > 1 and isinstance(items[1], dict) else {}
+    # The cache's items as the child read them: they point the finding at the cache's line.
+    if node.get("type") == "dict":
+        parts = [call.values.get(f"1.{key}") for key in (node.get("keys") or {})]
+    else:
+        parts = [call.values.get(f"1.{i}") for i in range(len(node.get("items") or []))]
     if node.get("type") not in ("tuple", "list", "namedtuple", "sequence"):
-        return None, _malformed(f"it is {describe_node(node)}, not a sequence of {len(CACHE_KEYS)} entries")
+        return None, _malformed(f"it is {describe_node(node)}, not a sequence of {len(CACHE_KEYS)} entries", parts)
     if node.get("length") != len(CACHE_KEYS):
-        return None, _malformed(f"it has {node.get('length')} entries, not {len(CACHE_KEYS)}")
+        return None, _malformed(f"it has {node.get('length')} entries, not {len(CACHE_KEYS)}", parts)
     entries = node.get("items") or []
     named = {name: as_float(call.values.get(f"1.{i}")) for i, name in enumerate(CACHE_KEYS)}
     nodes = {name: (entries[i] if i < len(entries) and isinstance(entries[i], dict) else {})
@@ -90,19 +95,21 @@ def read_cache(probe: ProbeInputs, call: CallRecord) -> tuple[Cache | None, Obse
                             f"{name} there, an array of shape {shapes[name]}")
         elif value.shape != shapes[name]:
             guess = _looks_like(value, probe, shapes)
-            problems.append(f"entry {i} ({name}) has shape {value.shape}{guess}; the template stores "
+            what = "is a single number" if value.ndim == 0 else f"has shape {value.shape}{guess}"
+            problems.append(f"entry {i} ({name}) {what}; the template stores "
                             f"{name} there, with shape {shapes[name]}")
     if not problems:
         swapped = _swapped_mask(named)
         if swapped:
             problems.append(swapped)
     if problems:
-        return None, _malformed("; ".join(problems[:3]) + ("" if len(problems) <= 3 else f" (and {len(problems) - 3} more)"))
+        more = "" if len(problems) <= 3 else f" (and {len(problems) - 3} more)"
+        return None, _malformed("; ".join(problems[:3]) + more, parts)
     return Cache(named, nodes), None
 
 
-def _malformed(detail: str) -> Observation:
-    return Observation("forward.cache", WRONG, "malformed", {"detail": detail})
+def _malformed(detail: str, parts: list) -> Observation:
+    return Observation("forward.cache", WRONG, "malformed", {"detail": detail}, value=parts)
 
 
 def _looks_like(value: np.ndarray, probe: ProbeInputs, shapes) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dropout_grader.observations import fingerprint, json_safe, summary
+from dropout_grader.observations import fingerprint, json_safe, sequence_fingerprint, summary
 from dropout_grader.sandbox.values import _numeric_array
 
 LEGACY = ("rand", "random_sample", "random", "ranf", "sample", "uniform", "randn",
@@ -319,6 +319,8 @@ class LineTracer:
                     self._record(fragment, line, f"{name}[{key!r}]"[:80], item)
                 elif isinstance(item, (list, tuple)):
                     self._record_container(fragment, line, f"{name}[{key!r}]"[:80], item)
+            if len(value) <= 64:
+                self._record_sequence(fragment, line, name, list(value.values()))
         elif (isinstance(value, (list, tuple)) and 0 < len(value) <= 100_000 and self.container_budget > 0
               and _small(value)):
             array = _numeric_array(value)
@@ -326,6 +328,28 @@ class LineTracer:
                 self.container_budget -= array.size
             if array is not None and array.ndim >= 1 and array.size <= 1_000_000:
                 self._record(fragment, line, name, array)
+            elif len(value) <= 64:
+                self._record_sequence(fragment, line, name, list(value))
+
+    def _record_sequence(self, fragment: int, line: int, name: str, items: list) -> None:
+        """A container that is no array (a cache): its items' fingerprints, so that a finding
+        about the whole cache points at the line that built it."""
+        if len(self.writes) >= self.max_writes:
+            return
+        arrays = []
+        for item in items:
+            if isinstance(item, (np.ndarray, np.generic, int, float)):
+                array = _numeric_array(item)
+            elif isinstance(item, (list, tuple)) and item and _small(item):
+                array = _numeric_array(item)
+                array = array if array is not None and array.ndim >= 1 else None
+            else:
+                array = None
+            if array is not None and array.size > 1_000_000:
+                return
+            arrays.append(array)
+        self.writes.append({"fragment": fragment, "line": line, "name": name[:80],
+                            "fingerprint": sequence_fingerprint(arrays), "summary": []})
 
     def _changes(self, frame, fragment: int) -> None:
         key = id(frame)
