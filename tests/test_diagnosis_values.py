@@ -210,3 +210,42 @@ def test_every_legitimate_way_to_draw_still_passes(grade_cells, name):
     result = grade(grade_cells, LEGITIMATE[name])
     assert wrong(result) == {}, name
     assert result.score == result.max_score
+
+
+# --- a student's own helper modules beside the notebook -----------------------------------
+def test_own_helper_module_beside_the_notebook_is_imported(grader, tmp_path):
+    from conftest import write_notebook
+    from dropout_grader.results import Submission
+
+    (tmp_path / "my_helpers.py").write_text(
+        "import numpy as np\n\ndef relu(z):\n    return np.maximum(z, 0)\n\n"
+        "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n")
+    # a copy of the course's module that cannot load here: the stand-in is used instead
+    (tmp_path / "reg_utils.py").write_text("import sklearn.datasets\nimport h5py\n")
+    path = write_notebook(tmp_path / "nb.ipynb", "import numpy as np\nfrom my_helpers import relu, sigmoid\n"
+                          "from reg_utils import load_2D_dataset", ex.forward(), ex.backward())
+    result = grader.grade(Submission("own", str(path)))
+    assert wrong(result) == {}, [f.message for f in result.findings if f.verdict == "wrong"]
+    assert result.score == result.max_score
+
+
+def test_own_modules_are_read_only_from_regular_files(tmp_path):
+    import os
+
+    from dropout_grader.own_modules import read_own_modules
+
+    (tmp_path / "good.py").write_text("x = 1\n")
+    (tmp_path / "not-a-name.py").write_text("x = 1\n")
+    os.mkfifo(tmp_path / "fifo.py")
+    os.symlink("/etc/passwd", tmp_path / "link.py")
+    (tmp_path / "huge.py").write_text("#" * 300_000)
+    assert read_own_modules(tmp_path / "nb.ipynb") == {"good": "x = 1\n"}
+
+
+def test_a_folder_shared_by_several_notebooks_gives_no_modules(tmp_path):
+    from dropout_grader.own_modules import read_own_modules
+
+    (tmp_path / "helpers.py").write_text("x = 1\n")
+    (tmp_path / "ada.ipynb").write_text("{}")
+    (tmp_path / "bob.ipynb").write_text("{}")
+    assert read_own_modules(tmp_path / "ada.ipynb") == {}

@@ -23,6 +23,7 @@ import numpy as np
 from dropout_grader.sandbox.confine import confine, python_paths
 from dropout_grader.sandbox.protocol import decode_value, pack, unpack
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
+from dropout_grader.sandbox import own_modules
 from dropout_grader.sandbox.values import describe
 
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
@@ -148,6 +149,7 @@ def run(job_blob: bytes) -> bytes:
     recorder = RandomRecorder()
     recorder.install()
     restorer = Restorer()
+    own_modules.install(header.get("modules") or {})
     namespace, failures = load_fragments(header["fragments"])
     restorer.restore()
     assigned = ({i: assigned_names(f["source"]) for i, f in enumerate(header["fragments"])}
