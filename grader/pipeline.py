@@ -252,6 +252,7 @@ class Grader:
             obs, call = merged[step]
             probe = probes.get(call.probe) if call else None
             facts = {"probe": probe.id, "keep_prob": probe.keep_prob} if probe else {}
+            facts.update(self.rubric.assignment.student_names(run.role, run.function.parameters))
             findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
         return findings
 

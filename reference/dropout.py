@@ -183,6 +183,7 @@ PLACEHOLDERS = frozenset({
     "layer", "keep_prob", "probe", "keep_rate", "entries", "draw", "threshold", "shape",
     "expected_shape", "detail", "factor", "divisor", "ratio", "kept_entries", "key", "keys",
     "function", "arguments", "error", "limit", "expected", "count", "cells", "dropped_nonzero",
+    "kp",
 })
 
 # How each function is called: positional arguments built from a probe's inputs.
@@ -193,6 +194,14 @@ RETURNS = {
 
 
 ARGUMENTS = {"forward": "X, parameters, keep_prob", "backward": "X, Y, cache, keep_prob"}
+
+
+def student_names(role: str, parameters: tuple[str, ...]) -> dict[str, str]:
+    """The student's own names for the template's parameters, for messages: `kp` is what
+    they call keep_prob (called positionally, any name works)."""
+    position = len(ARGUMENTS[role].split(", ")) - 1
+    name = parameters[position] if len(parameters) > position else "keep_prob"
+    return {"kp": name}
 
 
 def check_return(role: str, returned: dict) -> str | None:
