@@ -218,17 +218,20 @@ def locate(obs: Observation, call: CallRecord | None, extraction: Extraction,
     if isinstance(obs.value, tuple):
         return obs.value
     if obs.verdict == WRONG and obs.value is not None and call is not None:
-        if isinstance(obs.value, list):  # a container (a cache): its items' fingerprints
-            wanted, approximately = sequence_fingerprint(obs.value), ()
-        else:
-            wanted, approximately = fingerprint(obs.value), summary(obs.value)
         valid = [w for w in call.writes if 0 <= w.fragment < len(extraction.fragments)]
-        # The exact array first; else one equal up to rounding (a value the grader rebuilt).
-        write = (next((w for w in valid if w.fingerprint == wanted), None)
-                 or next((w for w in valid if same_summary(w.summary, approximately)), None))
-        if write is not None:
-            fragment = extraction.fragments[write.fragment]
-            return fragment.cell, fragment.cell_line(write.line)
+        for value in (obs.value, obs.alternative):
+            if value is None:
+                continue
+            if isinstance(value, list):  # a container (a cache): its items' fingerprints
+                wanted, approximately = sequence_fingerprint(value), ()
+            else:
+                wanted, approximately = fingerprint(value), summary(value)
+            # The exact array first; else one equal up to rounding (a value the grader rebuilt).
+            write = (next((w for w in valid if w.fingerprint == wanted), None)
+                     or next((w for w in valid if same_summary(w.summary, approximately)), None))
+            if write is not None:
+                fragment = extraction.fragments[write.fragment]
+                return fragment.cell, fragment.cell_line(write.line)
     if function is not None and obs.verdict == WRONG:
         return function.cell, function.line
     return None, None

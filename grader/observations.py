@@ -63,6 +63,9 @@ class Observation:
     diagnosis: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     value: np.ndarray | None = None
+    # Where `value` was written by no traced line (one line did two steps), the line that
+    # wrote this one is at fault instead.
+    alternative: np.ndarray | None = None
 
 
 def json_safe(numbers) -> list:

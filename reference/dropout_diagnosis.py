@@ -413,7 +413,9 @@ def _from_activations(prefix, value, raw, A, k, tol):
             scale_obs = (_obs(f"{prefix}.scale", **evidence) if scale == "ok"
                          else _obs(f"{prefix}.scale", WRONG, scale, value=value, **evidence))
             # the line that masked (before any scaling) is the one at fault
-            return [_obs(f"{prefix}.mask", WRONG, "from_activations", value=base), scale_obs]
+            mask = _obs(f"{prefix}.mask", WRONG, "from_activations", value=base)
+            mask.alternative = value  # masked and scaled on one line
+            return [mask, scale_obs]
     return None
 
 

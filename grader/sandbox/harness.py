@@ -116,7 +116,8 @@ class Restorer:
             module_dict.update(saved)
 
 
-def call_function(function, args, seed: int, recorder: RandomRecorder, assigned, stream_key: int = 0):
+def call_function(function, args, seed: int, recorder: RandomRecorder, assigned, stream_key: int = 0,
+                  sources: dict[int, list[str]] | None = None):
     """Call under a fixed seed; `assigned` (names each line writes) switches tracing on;
     a nonzero `stream_key` changes every random stream under the same seeds."""
     recorder.stream_key = stream_key
@@ -124,7 +125,7 @@ def call_function(function, args, seed: int, recorder: RandomRecorder, assigned,
     random.seed(seed)
     recorder.reset()
     if assigned is not None:
-        with LineTracer(assigned) as tracer:
+        with LineTracer(assigned, sources=sources) as tracer:
             result = function(*args)
         return result, tracer.writes
     return function(*args), []
@@ -154,6 +155,7 @@ def run(job_blob: bytes) -> bytes:
     restorer.restore()
     assigned = ({i: assigned_names(f["source"]) for i, f in enumerate(header["fragments"])}
                 if header.get("trace", True) else None)
+    sources = {i: f["source"].splitlines() for i, f in enumerate(header["fragments"])}
 
     out_arrays: dict[str, np.ndarray] = {}
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
@@ -173,7 +175,7 @@ def run(job_blob: bytes) -> bytes:
             pass  # builtins without a signature: just call it
         try:
             result, writes = call_function(function, args, call["seed"], recorder, assigned,
-                                           int(call.get("stream_key", 0)))
+                                           int(call.get("stream_key", 0)), sources)
         except BaseException as exc:  # noqa: BLE001
             restorer.restore()
             record.update(status="raised", error=describe_error(exc))

@@ -285,8 +285,9 @@ class LineTracer:
     """
 
     def __init__(self, assigned: dict[int, dict[int, frozenset[str]]], max_writes: int = 20_000,
-                 max_events: int = 50_000):
+                 max_events: int = 50_000, sources: dict[int, list[str]] | None = None):
         self.assigned = assigned
+        self.sources = sources or {}  # fragment -> its lines: where a returned dict's keys are
         self.writes: list[dict[str, Any]] = []
         self.max_writes = max_writes
         # Tracing costs a little per line; a student's Python loop must not turn that into
@@ -330,6 +331,21 @@ class LineTracer:
                 self._record(fragment, line, name, array)
             elif len(value) <= 64:
                 self._record_sequence(fragment, line, name, list(value))
+
+    def _record_keys(self, fragment: int, line: int, returned: dict) -> None:
+        """A dict literal returned over several lines: each array at the line that names its
+        key (the return event only knows the statement's first line)."""
+        lines = self.sources.get(fragment) or []
+        for key, item in list(returned.items())[:32]:
+            if not (isinstance(key, str) and isinstance(item, np.ndarray) and item.dtype.kind in "biuf"
+                    and item.size <= 1_000_000):
+                continue
+            for number in range(line, min(line + 20, len(lines) + 1)):
+                text = lines[number - 1]
+                if f'"{key}"' in text or f"'{key}'" in text:
+                    if number != line:
+                        self._record(fragment, number, f"<return>[{key!r}]"[:80], item)
+                    break
 
     def _record_sequence(self, fragment: int, line: int, name: str, items: list) -> None:
         """A container that is no array (a cache): its items' fingerprints, so that a finding
@@ -386,6 +402,7 @@ class LineTracer:
             if isinstance(arg, np.ndarray) and arg.dtype.kind in "biuf":
                 self._record(fragment, line, "<return>", arg)
             elif isinstance(arg, dict):  # gradients computed inline in the returned dict
+                self._record_keys(fragment, line, arg)  # first: the line naming the key wins
                 self._record_container(fragment, line, "<return>", arg)
             elif isinstance(arg, tuple) and len(arg) <= 64:  # (A3, cache) built inline
                 for index, item in enumerate(arg):
