@@ -266,7 +266,10 @@ def to_finding(obs: Observation, rubric: LoadedRubric, where: tuple[int | None, 
     for extra in obs.evidence.get("also", []):
         message += " " + render(step.messages.get(extra.diagnosis, ""), dict(evidence, **extra.evidence))
     full = step.points
-    earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) else 0.0
+    # A step not assessed earns nothing, unless the assignment credits it: it could not be
+    # seen only because of a mistake already charged on an earlier step (charged once).
+    credited = obs.diagnosis == NOT_ASSESSED and obs.evidence.get("credited") is True
+    earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) or credited else 0.0
     cell, line = where
     return Finding(step=obs.step, verdict=obs.verdict, diagnosis=obs.diagnosis, points=earned,
                    max_points=full, message=message, cell=cell, line=line)

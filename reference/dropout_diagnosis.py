@@ -103,13 +103,18 @@ def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k,
                      detail="the layer's values match no form of mask times a constant"),
                 _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, keep_prob=k)]
     if len(matches) > 1:
-        return _ambiguous(prefix, "apply", "scale", matches)
+        ambiguous = _ambiguous(prefix, "apply", "scale", matches)
+        if mask_obs.verdict == WRONG:
+            # the wrong mask (all dropped, say) is what hides these steps: charged once, there
+            for obs in ambiguous:
+                obs.evidence["credited"] = True
+        return ambiguous
     apply, scale, factor = matches[0]
     if apply == "ok" or (apply == "missing" and mask_missing):
         apply_obs = _obs(f"{prefix}.apply")
-        if mask_missing:
+        if mask_missing:  # charged once, on the mask step
             apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed",
-                             detail="there is no mask to apply")
+                             detail="there is no mask to apply", credited=True)
     else:
         # Point at the line that applied the wrong mask: the value before it was scaled.
         shown = value if apply == "missing" else masked(pre, apply, own_mask, other_mask)
@@ -134,7 +139,7 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
     named = cache.named
     shapes = expected_shapes(probe)
     twin = _rekeyed_masks(probe, call.rekeyed)
-    observations: list[Observation] = []
+    observations: list[Observation] = [cache.problem] if cache.problem else []
     cache_problems = [name for name in PARAMETERS if not tol.close(named[name], P[name])]
 
     # The masks first: each layer's dropout is judged with the student's own mask.
@@ -146,6 +151,8 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
         mask_obs[n], own[n] = read_mask(f"forward.layer{n}.mask", named[f"D{n}"], shapes[f"D{n}"], k,
                                         call.draws, other=own.get(1) if n == 2 else None,
                                         rekeyed=twin.get(f"D{n}"), absent=absent)
+        if mask_obs[n].diagnosis == "missing":
+            own[n] = None  # nothing to apply: the layer's values are read without a mask
 
     # Layer by layer, each on the student's own upstream values.
     z_expected = P["W1"] @ X + P["b1"]

@@ -64,6 +64,7 @@ class Cache:
     and each entry's description."""
     named: dict[str, np.ndarray | None]
     nodes: dict[str, dict] = field(default_factory=dict)
+    problem: Observation | None = None  # malformed, but read anyway (D and A swapped back)
 
 
 def read_cache(probe: ProbeInputs, call: CallRecord) -> tuple[Cache | None, Observation | None]:
@@ -101,7 +102,11 @@ def read_cache(probe: ProbeInputs, call: CallRecord) -> tuple[Cache | None, Obse
     if not problems:
         swapped = _swapped_mask(named)
         if swapped:
-            problems.append(swapped)
+            # One mistake, charged once: read the entries where they are, go on with the layers.
+            detail, n = swapped
+            named[f"D{n}"], named[f"A{n}"] = named[f"A{n}"], named[f"D{n}"]
+            nodes[f"D{n}"], nodes[f"A{n}"] = nodes[f"A{n}"], nodes[f"D{n}"]
+            return Cache(named, nodes, _malformed(detail, parts)), None
     if problems:
         more = "" if len(problems) <= 3 else f" (and {len(problems) - 3} more)"
         return None, _malformed("; ".join(problems[:3]) + more, parts)
@@ -122,7 +127,7 @@ def _looks_like(value: np.ndarray, probe: ProbeInputs, shapes) -> str:
     return ""
 
 
-def _swapped_mask(named) -> str | None:
+def _swapped_mask(named) -> tuple[str, int] | None:
     """A cache whose D and A entries hold each other's values: the D slot is not 0/1 (nor a
     pre-scaled 0/c mask) while the A slot is."""
     for n in (1, 2):
@@ -132,7 +137,7 @@ def _swapped_mask(named) -> str | None:
         if not _mask_like(D) and _mask_like(A) and not _mask_like(named[f"Z{n}"]):
             index_d, index_a = CACHE_KEYS.index(f"D{n}"), CACHE_KEYS.index(f"A{n}")
             return (f"entries {index_d} and {index_a} (D{n} and A{n}) hold each other's values: "
-                    f"entry {index_a} is a 0/1 mask and entry {index_d} is not")
+                    f"entry {index_a} is a 0/1 mask and entry {index_d} is not"), n
     return None
 
 
