@@ -265,7 +265,7 @@ def template_only_mutations() -> list[Mutation]:
             at_code="A1 = relu(Z1)"),
         Mutation("forward.cache", "malformed", replace=(
             "cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)", "cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)"),
-            at_code="def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):"),
+            at_code="cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)"),  # the cache's own line
         Mutation("backward.layer2.mask", "wrong_mask", backward={"mask": "dA2 = dA2 * D1"}, at="mask",
                  also={"backward.function": "error"}),
         Mutation("backward.layer1.mask", "wrong_mask", backward={"mask": "dA1 = dA1 * D2"}, at="mask",
