@@ -52,6 +52,9 @@ class Assignment(Protocol):
     returns: Mapping[str, str]  # role -> what it should return, for messages
     standins: Path  # folder of helper modules the child may import (never the answer key)
     probe_model: type[ProbeParameters]
+    # Roles whose first probe is run a second time with every random stream keyed differently
+    # underneath (the call record's `rekeyed`): what the student drew must change with it.
+    stream_check_roles: tuple[str, ...]
 
     def check_probes(self, probes: list[Any]) -> None:
         """Rules across probes (raise ValueError with a message naming `probes`)."""
@@ -65,6 +68,9 @@ class Assignment(Protocol):
     def probe_facts(self, probe: Any) -> dict[str, Any]:
         """Evidence every message about this probe may use (e.g. {"keep_prob": 0.7})."""
 
+    def student_names(self, role: str, parameters: tuple[str, ...]) -> dict[str, str]:
+        """The student's own names for the template's parameters, for messages ({kp})."""
+
     def check_return(self, role: str, returned: dict) -> str | None:
         """What is wrong with the structure of a returned value, as the sandbox described it."""
 
@@ -77,8 +83,8 @@ class Assignment(Protocol):
 
 # The members of the contract, to name what a broken plugin lacks.
 CONTRACT = ("name", "namespace", "roles", "steps", "notes", "placeholders", "step_groups", "arguments",
-            "returns", "standins", "probe_model", "check_probes", "make_probe", "call_arguments",
-            "probe_facts", "check_return", "diagnose", "source_files")
+            "returns", "standins", "probe_model", "stream_check_roles", "check_probes", "make_probe",
+            "call_arguments", "probe_facts", "student_names", "check_return", "diagnose", "source_files")
 
 
 class AssignmentError(Exception):
