@@ -12,7 +12,6 @@ import signal
 import string
 from dataclasses import dataclass
 
-
 from dropout_grader.assignment import qualified
 from dropout_grader.extract import Extraction, GradedFunction
 from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Observation, fingerprint,
