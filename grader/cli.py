@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,10 +19,14 @@ from dropout_grader.report import github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
+from dropout_grader.results import GRADING_ERROR, STORABLE
 from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
+EXIT_GRADING_ERROR = 3  # the grader or its sandbox failed on some notebook: not the students' doing
+EXIT_INTERRUPTED = 130  # Ctrl-C (or SIGTERM): what was graded is kept, nothing wrong is stored
+ERROR_LOG = "grading-errors.log"  # in --out: the tracebacks of grading errors
 
 
 class UsageError(Exception):
@@ -38,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade inverted-dropout notebooks and name the wrong step.",
         epilog="Also: `grade history STUDENT [--out DIR | --gradebook URL]` lists a student's past "
                "results. Exit status: 0 when every notebook was graded or reported ungradable, "
-               "1 when --fail-under is given and a score is below it, 2 for a usage error.")
+               "1 when --fail-under is given and a score is below it, 2 for a usage error, "
+               "3 when the grader itself failed on some notebook (a grading error: nothing stored "
+               f"for it, traceback in DIR/{ERROR_LOG}), 130 when interrupted.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument("--out", default="reports", metavar="DIR",
@@ -84,21 +92,31 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     gradescope = _gradescope_path(sys.argv[1:] if argv is None else argv)
+    _terminate_as_interrupt()
     try:
         return run(argv)
     except UsageError as error:
         print(f"grade: error: {error}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error))
         return EXIT_USAGE
-    except Exception as error:  # noqa: BLE001 - a bug of ours: say so, and keep Gradescope readable
+    except BrokenPipeError:  # `grade ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+        return EXIT_OK
+    except KeyboardInterrupt:  # before grading started, or while writing reports
+        print("grade: interrupted; nothing was stored for notebooks not yet graded", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - not handled: a bug of ours; keep Gradescope readable, re-raise
         _gradescope_failure(gradescope, f"internal error ({type(error).__name__})")
         raise
-    except KeyboardInterrupt:
-        print("grade: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `grade ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, `kill`) ends the run as Ctrl-C does: cleanly."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def run(argv: list[str] | None) -> int:
@@ -114,16 +132,17 @@ def run(argv: list[str] | None) -> int:
     if args.gradescope and len(submissions) != 1:
         raise UsageError(f"--gradescope grades one notebook; {len(submissions)} were found")
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create {out}: {error.strerror}") from None
+    check_writable(out)
     style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
     try:
         book = open_gradebook(args.gradebook or default_url(out))
-        backend = open_backend(args, rubric, book)
+        try:
+            backend = open_backend(args, rubric, book, out / ERROR_LOG)
+        except BaseException:
+            book.close()
+            raise
         try:
             before = backend.run_result([])
             isolation, warning = terminal.render_isolation(before)
@@ -163,9 +182,28 @@ def run(argv: list[str] | None) -> int:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
               "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
+    failed = [r for r in results if r.status == GRADING_ERROR]
+    if failed:
+        print(f"grade: error: the grader failed on {len(failed)} notebook(s), not through the students' code "
+              f"({', '.join(terminal.printable(r.student) for r in failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+              f"nothing was stored for them; tracebacks in {out / ERROR_LOG}; run the same command again "
+              "to retry them", file=sys.stderr)
+        if args.gradescope:
+            _gradescope_failure(args.gradescope, failed[0].error)
+        return EXIT_GRADING_ERROR
     if args.fail_under is not None and any(r.score < args.fail_under for r in results):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def check_writable(out: Path) -> None:
+    """--out must take the reports: found out before grading, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".grade-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write the reports in {out}: {error.strerror or error}") from None
 
 
 def publish_to_github(run_result) -> None:
@@ -187,20 +225,21 @@ def publish_to_github(run_result) -> None:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
-def open_backend(args, rubric, book):
+def open_backend(args, rubric, book, error_log: Path):
     """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
     if args.scheduler:
         try:
-            from dropout_grader.distributed import DaskGrading
+            from dropout_grader.distributed import ClusterError, DaskGrading
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
         try:
-            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade)
-        except (OSError, TimeoutError) as error:
-            raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade,
+                               error_log=error_log)
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
     from dropout_grader.pipeline import Grader
 
-    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade)
+    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade, error_log=error_log)
 
 
 def default_url(folder: Path) -> str:
@@ -227,11 +266,16 @@ def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list:
             progress.advance()
         progress.close()
     except KeyboardInterrupt:
+        # A second Ctrl-C must not cut the cleanup short (children killed, threads joined,
+        # gradebook closed): it takes a few seconds at most.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         progress.close()
-        graded = sum(r is not None for r in results)
-        print(f"grade: interrupted after {graded} of {len(submissions)}; their results are in the "
-              "gradebook; run the same command again to grade the rest", file=sys.stderr)
-        raise SystemExit(130) from None
+        kept = sum(r is not None and r.status in STORABLE for r in results)
+        print(f"grade: interrupted; {kept} of {len(submissions)} results are in the gradebook, the "
+              "notebooks being graded were abandoned (nothing stored for them); run the same command "
+              "again to grade the rest", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     return results
 
 
