@@ -8,6 +8,7 @@ their bytes in memory).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -52,12 +53,16 @@ def read_notebook_bytes(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # what opening a Unix socket says
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                mode = stat.S_IFREG
+            _refuse_if_special(mode)
         raise NotebookError("unreadable", f"cannot open the file ({exc.strerror})") from None
     try:
-        info = os.fstat(fd)  # of what was opened, not of the name (which may change meanwhile)
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
-            raise NotebookError("unreadable", f"it is {kind}, not a notebook file; submit the .ipynb file itself")
+        _refuse_if_special(os.fstat(fd).st_mode)  # what was opened, not the name (which may change)
+        info = os.fstat(fd)
         if info.st_size > MAX_NOTEBOOK_BYTES:
             raise NotebookError("unreadable", f"the file is {info.st_size / 2**20:.0f} MB, larger than the "
                                 f"{MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may be")
@@ -76,6 +81,12 @@ def read_notebook_bytes(path: Path) -> bytes:
         raise NotebookError("unreadable", f"cannot read the file ({exc.strerror})") from None
     finally:
         os.close(fd)
+
+
+def _refuse_if_special(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise NotebookError("unreadable", f"it is {kind}, not a notebook file; submit the .ipynb file itself")
 
 
 def parse_code_cells(raw: bytes, path: Path | str = "") -> list[Cell]:
