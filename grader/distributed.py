@@ -15,7 +15,6 @@ traceback, which goes to this machine's grading log.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterator
@@ -141,15 +140,15 @@ class DaskGrading:
         if not workers:
             raise ClusterError("the Dask scheduler has no workers; start some with "
                                "`dask worker tcp://HOST:PORT`")
-        # importlib.metadata.version travels by reference to the standard library, which
-        # every worker has; it raises PackageNotFoundError where the grader is not installed.
-        versions = self.client.run(importlib.metadata.version, DISTRIBUTION, on_error="return")
-        lacking = sorted(w for w, v in versions.items() if not isinstance(v, str))
+        # `eval` travels by reference to the builtins, which every worker has; the expression
+        # imports the grader there and raises ImportError where it is not installed.
+        builds = self.client.run(eval, "__import__('dropout_grader.build', fromlist=['build_id']).build_id()",
+                                 on_error="return")
+        lacking = sorted(w for w, b in builds.items() if not isinstance(b, str))
         if lacking:
-            raise ClusterError(f"{len(lacking)} Dask worker(s) lack the {DISTRIBUTION} package ({', '.join(lacking[:3])}"
-                               f"{', ...' if len(lacking) > 3 else ''}); install it on every worker: "
-                               f"pip install '{DISTRIBUTION}[dask]'")
-        builds = self.client.run(build_id)
+            raise ClusterError(f"{len(lacking)} Dask worker(s) cannot import the grader ({', '.join(lacking[:3])}"
+                               f"{', ...' if len(lacking) > 3 else ''}: {type(builds[lacking[0]]).__name__}); "
+                               f"install it on every worker: pip install '{DISTRIBUTION}[dask]'")
         other = sorted(w for w, b in builds.items() if b != build_id())
         if other:
             raise ClusterError(f"Dask worker(s) {', '.join(other[:3])} run grader build {builds[other[0]]}, "
