@@ -33,7 +33,7 @@ def test_schema_is_made_by_the_migrations(book, tmp_path):
         tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert {"gradings", "findings", "alembic_version"} <= tables
-    assert version == "0002"
+    assert version == "0003"
     Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}").close()  # opening again: already at head
 
 
@@ -55,6 +55,9 @@ def test_an_older_gradebook_is_migrated(tmp_path):
     assert "file_sha256" not in {c["name"] for c in inspect(engine).get_columns("gradings")}
     Gradebook(url).close()
     assert "file_sha256" in {c["name"] for c in inspect(engine).get_columns("gradings")}
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("gradings")}
+    assert indexes["ix_gradings_lookup"] == ["student", "code_sha256", "rubric_sha256", "grader_version"]
+    assert "path" not in indexes["ix_gradings_file"]  # reuse is not keyed on the path (0003)
 
 
 def test_unchanged_code_is_reused_and_changed_code_regraded(book, rubric, tmp_path):

@@ -24,7 +24,7 @@ from dropout_grader.errors import GradebookError
 from dropout_grader.gradebook.models import Base, FindingRow, Grading
 from dropout_grader.results import STORABLE, SubmissionResult
 
-HEAD = "0002"  # the newest migration in migrations/versions
+HEAD = "0003"  # the newest migration in migrations/versions
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
