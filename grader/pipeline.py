@@ -306,7 +306,9 @@ class Grader:
     def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
                            ) -> Iterator[tuple[int, SubmissionResult]]:
         """(index, result) pairs as each submission finishes, so a caller can record each one
-        at once. If the caller stops early (Ctrl-C), queued work is cancelled."""
+        at once. If the caller stops early (Ctrl-C), queued work is cancelled and this Grader is
+        stopping: what is in flight is abandoned (a grading error, never stored), and close()
+        kills its children and waits for its threads."""
         jobs = max(1, jobs or os.cpu_count() or 1)
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
         self._pools.append(pool)  # joined by close()
