@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 # never stored as a grade, never reused).
 GRADED, UNGRADABLE, GRADING_ERROR = "graded", "ungradable", "grading_error"
 STORABLE = (GRADED, UNGRADABLE)  # the outcomes a gradebook may keep and reuse
+MISSING = "missing"  # on the roster, but no notebook was found for them
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,14 @@ class Submission:
     student: str
     path: str
     problem: str | None = None
+    section: str = ""  # the folders above the student's own, e.g. "section2"
 
 
 @dataclass
 class SubmissionResult:
     student: str
     path: str
-    status: str  # GRADED | UNGRADABLE | GRADING_ERROR
+    status: str  # GRADED | UNGRADABLE | GRADING_ERROR | MISSING
     score: float
     max_score: float
     findings: list[Finding] = field(default_factory=list)
@@ -51,6 +53,7 @@ class SubmissionResult:
     reused: bool = False  # taken from the gradebook: nothing changed since it was last graded
     error: str = ""  # GRADING_ERROR only: what failed, in one line, and where the traceback is
     traceback: str = ""  # GRADING_ERROR only: for the grading log, never shown to students
+    section: str = ""  # from the class folder's layout or the roster
 
     @property
     def wrong(self) -> list[Finding]:

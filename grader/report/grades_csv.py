@@ -12,13 +12,13 @@ def render(run: RunResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
     steps = [s.id for s in run.steps]
-    writer.writerow(["student", "path", "status", "score", "max_score", *steps, "wrong_steps"])
+    writer.writerow(["student", "section", "path", "status", "score", "max_score", *steps, "wrong_steps"])
     for result in run.submissions:
         points = {f.step: f.points for f in result.findings}
         wrong = "; ".join(f"{f.step}: {f.diagnosis}" for f in result.wrong)
         # A grading error is no score at all: an empty cell, never a 0 an LMS would import.
         score = "" if result.status == GRADING_ERROR else f"{result.score:g}"
-        writer.writerow([_cell(result.student), _cell(result.path), result.status, score,
+        writer.writerow([_cell(result.student), _cell(result.section), _cell(result.path), result.status, score,
                          f"{result.max_score:g}", *(_number(points.get(s)) for s in steps), _cell(wrong)])
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 
