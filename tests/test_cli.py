@@ -163,6 +163,12 @@ def test_a_broken_grader_function_is_a_grading_error_with_its_own_exit_status(tm
     assert row["status"] == "grading_error" and row["score"] == ""  # no 0 for an LMS to import
     with sqlite3.connect(out / "gradebook.sqlite") as connection:
         assert connection.execute("SELECT count(*) FROM gradings").fetchone()[0] == 0
+    on_gradescope = subprocess.run([sys.executable, "-c", BROKEN_GRADER, str(SUBMISSIONS / "correct_reference.ipynb"),
+                                    "--out", str(tmp_path / "gs"), "-q", "--gradescope", str(tmp_path / "gs.json")],
+                                   capture_output=True, text=True, timeout=120)
+    assert on_gradescope.returncode == 3
+    document = json.loads((tmp_path / "gs.json").read_text())
+    assert document["tests"] == [] and "not in the student's code" in document["output"]  # no 0/19 shown as a grade
     fixed = grade(SUBMISSIONS / "correct_reference.ipynb", "--out", out, "-q")  # the same command, bug gone
     assert fixed.returncode == 0 and "reused" not in fixed.stdout
     assert json.loads((out / "results.json").read_text())["submissions"][0]["score"] == 19
