@@ -164,6 +164,7 @@ class DaskGrading:
         from distributed import as_completed
 
         from dropout_grader.notebook import NotebookError, read_notebook_bytes
+        from dropout_grader.own_modules import read_own_modules
         from dropout_grader.pipeline import grading_error, ungradable
         from dropout_grader.reuse import file_sha256
 
@@ -178,7 +179,7 @@ class DaskGrading:
                 except NotebookError as error:
                     yield index, ungradable(submission, error.diagnosis, error.message, self.max_score)
                     continue
-                file_sha = file_sha256(data)
+                file_sha = file_sha256(data, read_own_modules(submission.path))
                 known = self.reuse.known(submission.student, file_sha256=file_sha)
                 if known is not None:
                     yield index, known

@@ -35,6 +35,7 @@ from dropout_grader.extract import Extraction, extract
 from dropout_grader.ipython_worker import BoundedTransformer
 from dropout_grader.notebook import NotebookError, parse_code_cells, read_notebook_bytes
 from dropout_grader.observations import NOTE, WRONG, Observation
+from dropout_grader.own_modules import read_own_modules
 from dropout_grader.results import (GRADED, GRADING_ERROR, UNGRADABLE, Finding, RunResult, StepInfo, Submission,
                                     SubmissionResult)
 from dropout_grader.reuse import Reuse, file_sha256
@@ -164,7 +165,8 @@ class Grader:
             data = read_notebook_bytes(Path(submission.path))
         except NotebookError as error:  # not a file we may read: nothing to key a reuse on
             return self._ungradable(submission, error.diagnosis, error.message, started)
-        file_sha = file_sha256(data) if self.gradebook is not None else None
+        modules = read_own_modules(submission.path)  # the student's own .py files beside it
+        file_sha = file_sha256(data, modules) if self.gradebook is not None else None
         known = self.reuse.known(submission.student, file_sha256=file_sha)  # the very same file: not parsed
         if known is not None:
             return known
@@ -175,11 +177,11 @@ class Grader:
                                           code_sha256=file_sha or ""), file_sha)
         del data
         extraction = extract(cells, self.graded_names, self.transformer)
-        code_sha = code_sha256(extraction, self.graded_names)
+        code_sha = code_sha256(extraction, self.graded_names, modules)
         known = self.reuse.known(submission.student, code_sha256=code_sha)
         if known is not None:
             return known
-        result = self._grade_extracted(submission, cells, extraction, started)
+        result = self._grade_extracted(submission, cells, extraction, started, modules)
         return self._remember(replace(result, code_sha256=code_sha), file_sha)
 
     def _check_running(self) -> None:
@@ -194,7 +196,8 @@ class Grader:
         self.reuse.remember(result, file_sha)
         return result
 
-    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
+    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float,
+                         modules: dict[str, str]) -> SubmissionResult:
         if not extraction.functions and not extraction.syntax_errors:
             names = " or ".join(self.graded_names.values())
             return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
@@ -202,7 +205,7 @@ class Grader:
         findings: list[Finding] = []
         output: list[str] = []
         for role in self.rubric.roles:
-            findings += self._grade_function(role, extraction, output)
+            findings += self._grade_function(role, extraction, output, modules)
         lines = {cell.index: cell.source.splitlines() for cell in cells}
         findings = [_with_code(f, lines) for f in findings]
         shown = {f.cell for f in findings if f.cell is not None and f.verdict != "ok"}
@@ -215,7 +218,8 @@ class Grader:
     def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
         return ungradable(submission, diagnosis, message, self.max_score, time.monotonic() - started)
 
-    def _grade_function(self, role: str, extraction: Extraction, output: list[str]) -> list[Finding]:
+    def _grade_function(self, role: str, extraction: Extraction, output: list[str],
+                        modules: dict[str, str] | None = None) -> list[Finding]:
         steps = self.rubric.function_steps(role)
         function_step = f"{role}.function"
         name = self.rubric.spec.functions[role].name
@@ -232,7 +236,7 @@ class Grader:
             return self._unassessed(role, outcome, steps, extraction, None)
         self._check_running()
         try:
-            run = self.run_function(role, extraction)
+            run = self.run_function(role, extraction, modules)
         except SandboxError as error:  # the sandbox failed, not the student's code
             self._check_running()  # (it failed because the run is being stopped)
             raise GradingError(f"the grader's sandbox failed running {name} ({error})") from None
@@ -243,22 +247,27 @@ class Grader:
             return self._unassessed(role, run.outcome, steps, extraction, function)
         return self._assess(run, steps, extraction)
 
-    def run_function(self, role: str, extraction: Extraction) -> RoleRun:
+    def run_function(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> RoleRun:
         """Run one extracted function on every probe in a sandboxed child and check what came
         back (raises SandboxError if the sandbox itself fails)."""
-        child = self.sandbox.run(self._job(role, extraction))
+        child = self.sandbox.run(self._job(role, extraction, modules))
         return decode_run(role, extraction.functions[role], child, self.rubric, extraction)
 
-    def _job(self, role: str, extraction: Extraction) -> bytes:
+    def _job(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> bytes:
         function = self.rubric.spec.functions[role]
         calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
                   "args": probe.arguments[role]} for probe in self.probes]
+        if role in getattr(self.rubric.assignment, "STREAM_CHECK_ROLES", ()):
+            # The first probe once more with every random stream keyed differently: what the
+            # student drew must change with it (the assignment compares the two runs).
+            calls.append(dict(calls[0], stream_key=calls[0]["seed"] * 7919 + 1))
         header = {
             "limits": self._limits(),
             "standins": str(self.rubric.assignment.STANDINS),
             "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
             "calls": calls,
             "trace": True,
+            "modules": modules or {},
         }
         return pack(header, self._inputs[role])
 
@@ -281,6 +290,7 @@ class Grader:
             obs, call = merged[step]
             probe = probes.get(call.probe) if call else None
             facts = {"probe": probe.id, "keep_prob": probe.keep_prob} if probe else {}
+            facts.update(self.rubric.assignment.student_names(run.role, run.function.parameters))
             findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
         return findings
 
@@ -389,8 +399,9 @@ def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protection
                      gradescope_visibility=visibility.gradescope)
 
 
-def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
-    """What grading depends on in a notebook: the kept statements (not outputs, not other cells)."""
+def code_sha256(extraction: Extraction, graded_names: dict[str, str], modules: dict[str, str] | None = None) -> str:
+    """What grading depends on in a notebook: the kept statements (not outputs, not other
+    cells), and the student's own helper modules if any."""
     digest = hashlib.sha256(json.dumps(sorted(graded_names.items())).encode())
     for fragment in extraction.fragments:
         digest.update(f"\0{fragment.kind}\0{fragment.cell}\0{fragment.first_line}\0".encode())
@@ -399,6 +410,8 @@ def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
         digest.update(f"\0syntax\0{role}\0{problem.cell}\0{problem.line}\0{problem.message}".encode())
     for role, function in sorted(extraction.functions.items()):
         digest.update(f"\0defs\0{role}\0{function.definitions}".encode())
+    for name, source in sorted((modules or {}).items()):
+        digest.update(f"\0module\0{name}\0".encode() + source.encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()
 
 

@@ -39,8 +39,11 @@ class Reuse:
                                   file_sha256=file_sha256)
 
 
-def file_sha256(data: bytes) -> str:
-    """A file's identity in the gradebook."""
+def file_sha256(data: bytes, modules: dict[str, str] | None = None) -> str:
+    """A submission's identity in the gradebook: the notebook file's bytes, and the student's
+    own helper modules graded with it (a changed helper is a changed submission)."""
     digest = hashlib.sha256(b"file\0")
     digest.update(data)
+    for name, source in sorted((modules or {}).items()):
+        digest.update(f"\0module\0{name}\0".encode() + source.encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()

@@ -198,3 +198,17 @@ def test_reuse_does_not_depend_on_the_path_as_typed(tmp_path):
     folder.rename(moved)
     third = subprocess.run([GRADE, str(moved), "--out", str(out), "-q"], capture_output=True, text=True, timeout=120)
     assert "2 of 2 unchanged" in third.stdout
+
+
+def test_a_changed_helper_module_beside_the_notebook_is_graded_again(book, rubric, tmp_path):
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    path = folder / "hw.ipynb"
+    path.write_bytes((SUBMISSIONS / "correct_reference.ipynb").read_bytes())
+    (folder / "helpers.py").write_text("SCALE = 1\n")
+    submission = Submission("ada", str(path))
+    with Grader(rubric, gradebook=book) as grader:
+        assert not grader.grade(submission).reused
+        assert grader.grade(submission).reused
+        (folder / "helpers.py").write_text("SCALE = 2\n")  # the notebook is unchanged, the submission not
+        assert not grader.grade(submission).reused
