@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropout_grader.assignment import qualified
-from dropout_grader.results import GRADED, RunResult, Submission, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, Submission, SubmissionResult
 from dropout_grader.rubric import LoadedRubric, RubricError, load_rubric
 
 
@@ -76,6 +76,9 @@ def merge_results(submission: Submission, results: list[SubmissionResult], parts
     """One student's results on every part, as one result. A part that found nothing of its
     own to grade in a notebook the others could grade is that part's zero, not the notebook's
     (its `notebook` finding is reported under the part's namespace)."""
+    failed = next((r for r in results if r.status == GRADING_ERROR), None)
+    if failed is not None:  # the grader failed on one part: the whole is a grading error, never stored
+        return replace(failed, max_score=sum(r.max_score for r in results))
     graded = [r for r in results if r.status == GRADED]
     if not graded:
         first = results[0]
@@ -102,14 +105,17 @@ class CourseGrader:
     """The Grader interface (grade, grade_all, grade_as_completed, run_result) over several
     parts: one Grader, with its own sandbox, per part; results merged per student."""
 
-    def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False):
+    def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False,
+                 error_log: Path | None = None):
         from dropout_grader.pipeline import Grader
 
         self.course = course
         self.parts = []
+        self._pools: list[ThreadPoolExecutor] = []
         try:
             for rubric in course.parts:
-                self.parts.append(Grader(rubric, isolation=isolation, gradebook=gradebook, regrade=regrade))
+                self.parts.append(Grader(rubric, isolation=isolation, gradebook=gradebook, regrade=regrade,
+                                         error_log=error_log))
         except BaseException:
             self.close()
             raise
@@ -130,11 +136,17 @@ class CourseGrader:
 
         jobs = max(1, jobs or os.cpu_count() or 1)
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+        self._pools.append(pool)  # joined by close()
+        finished = False
         try:
             futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+            finished = True
         finally:
+            if not finished:  # Ctrl-C or an early stop: every part abandons what is in flight
+                for part in self.parts:
+                    part.stop()
             pool.shutdown(wait=False, cancel_futures=True)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
@@ -147,6 +159,10 @@ class CourseGrader:
                        grader_version=first.grader_version if len(runs) == 1 else _combined_version(runs))
 
     def close(self) -> None:
+        for part in self.parts:  # stop first, so no thread of ours stores a result after this
+            part.stop()
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
         for part in self.parts:
             part.close()
 
