@@ -24,7 +24,7 @@ from dropout_grader.report.write import write_reports
 from dropout_grader.course import load_course
 from dropout_grader.results import GRADING_ERROR, STORABLE
 from dropout_grader.roster import RosterError, load_roster, missing_results, not_on_roster
-from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError
+from dropout_grader.rubric import DEFAULT_COURSE, DEFAULT_RUBRIC, RubricError
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
@@ -62,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="reports", metavar="DIR",
                         help="where to write the reports: results.json, grades.csv, junit.xml, "
                              "index.html, feedback/ (default: reports/)")
-    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
+    parser.add_argument("--rubric", default=str(DEFAULT_COURSE), metavar="FILE",
                         help="the rubric YAML, or a course file naming several rubrics graded in one pass "
-                             "(default: rubrics/dropout.yaml; rubrics/regularization.yaml grades the whole "
-                             "notebook, dropout and L2)")
+                             "(default: the whole notebook, rubrics/regularization.yaml: dropout and L2; "
+                             "rubrics/dropout.yaml or rubrics/l2.yaml grades one exercise)")
     parser.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="notebooks graded at once (default: the number of cores)")
     parser.add_argument("--fail-under", type=_bar, default=None, metavar="SCORE",
@@ -334,28 +334,30 @@ def publish_to_github(run_result) -> None:
 
 def open_backend(args, course, book, error_log: Path):
     """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
-    if args.scheduler and len(course.parts) > 1:
-        raise UsageError(f"--scheduler grades one assignment at a time; {args.rubric} has "
-                         f"{len(course.parts)} parts: give --rubric one of them")
+    if args.scheduler:
+        try:
+            from dropout_grader.distributed import ClusterError, DaskGrading, check_address
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
+        try:
+            check_address(args.scheduler)
+            if len(course.parts) > 1:
+                raise UsageError(f"--scheduler grades one assignment at a time; {args.rubric} has "
+                                 f"{len(course.parts)} parts: give --rubric one of them "
+                                 f"({', '.join(Path(p.path).name for p in course.parts)})")
+            return DaskGrading(args.scheduler, course.parts[0], args.isolation, gradebook=book,
+                               regrade=args.regrade, error_log=error_log)
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
     if len(course.parts) > 1:
         from dropout_grader.course import CourseGrader
 
         return CourseGrader(course, isolation=args.isolation, gradebook=book, regrade=args.regrade,
                             error_log=error_log)
-    rubric = course.parts[0]
-    if args.scheduler:
-        try:
-            from dropout_grader.distributed import ClusterError, DaskGrading
-        except ImportError:
-            raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
-        try:
-            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade,
-                               error_log=error_log)
-        except ClusterError as error:
-            raise UsageError(str(error)) from None
     from dropout_grader.pipeline import Grader
 
-    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade, error_log=error_log)
+    return Grader(course.parts[0], isolation=args.isolation, gradebook=book, regrade=args.regrade,
+                  error_log=error_log)
 
 
 def default_url(folder: Path) -> str:
@@ -464,7 +466,7 @@ def bundle_command(argv: list[str]) -> int:
                                  "rubric and a wheel of this grader (installed without the network "
                                  "beyond the package index).")
     parser.add_argument("out", metavar="OUT.zip")
-    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
+    parser.add_argument("--rubric", default=str(DEFAULT_COURSE), metavar="FILE",
                         help="the rubric to grade with (default: the shipped one)")
     args = parser.parse_args(argv)
     try:

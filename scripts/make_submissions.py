@@ -1,7 +1,9 @@
-"""Write the example class in submissions/: one notebook per diagnosis the grader names,
-several correct solutions written differently, a notebook without the graded functions, and
-an unreadable file. Also writes submissions/expected.json, the findings each must get (the
-end-to-end tests assert them).
+"""Write the example class in submissions/: whole Regularization notebooks (the dropout
+exercise and the L2 exercise, as students hand them in), one per diagnosis the grader names in
+either exercise, several correct solutions written differently, a notebook without the graded
+functions, and an unreadable file. Also writes submissions/expected.json, the findings, score
+and lines each must get under the default rubric, which grades both exercises (the end-to-end
+tests assert them).
 
 All code here is written for this project; none of it comes from the course's notebooks.
 
@@ -15,8 +17,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sys
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from l2_mutants import BACKWARDS as L2_BACKWARDS, COSTS as L2_COSTS  # noqa: E402 - the L2 variants
 
 IMPORTS = """\
 %matplotlib inline
@@ -107,6 +114,11 @@ class Example:
     expected: dict[str, str] = field(default_factory=dict)  # step -> diagnosis (non-ok findings)
     at: dict[str, str] = field(default_factory=dict)  # step -> the code line it must point at
     status: str = "graded"
+    l2_cells: list[str] | None = None  # the L2 exercise's cells (None: a correct solution)
+
+
+L2_CORRECT = [L2_COSTS[0].source, L2_BACKWARDS[0].source]
+L2_POINTS = 9  # the L2 rubric's total, added to every example's dropout score
 
 
 def standard(forward_source=None, backward_source=None, extra=()) -> list[str]:
@@ -333,11 +345,60 @@ PINNED: dict[str, tuple[float, dict[str, str]]] = {
 }
 
 
+def l2_examples() -> list[Example]:
+    """One notebook per L2 variant (benchmarks/l2_mutants.py), with a correct dropout part and
+    the other L2 function correct."""
+    made = []
+    for variant in L2_COSTS + L2_BACKWARDS:
+        other = L2_CORRECT[1] if variant.role == "cost" else L2_CORRECT[0]
+        cells = [variant.source, other] if variant.role == "cost" else [other, variant.source]
+        name = variant.name.replace("_correct", "")
+        name = f"correct_l2_{name}" if not variant.expected else f"l2_{name}"
+        made.append(Example(name, standard(), {f"l2.{step}": d for step, d in variant.expected}, l2_cells=cells))
+    return made
+
+
+# The L2 examples' scores (of 19 + 9) and the line each wrong finding points at, as graded and
+# read by hand.
+PINNED_L2: dict[str, tuple[float, dict[str, str]]] = {
+    'correct_l2_backward': (28, {}),
+    'correct_l2_backward_factored': (28, {}),
+    'correct_l2_cost': (28, {}),
+    'correct_l2_cost_float32': (28, {}),
+    'correct_l2_cost_loop': (28, {}),
+    'correct_l2_cost_norm': (28, {}),
+    'l2_backward_biases_regularized': (27, {'l2.backward.gradients': 'db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True) + lambd / m * b3'}),
+    'l2_backward_layer1_halved': (27, {'l2.backward.layer1.dW.penalty': 'dW1 = 1. / m * np.dot(dZ1, X.T) + lambd / (2 * m) * W1'}),
+    'l2_backward_layer1_hardcoded': (27, {'l2.backward.layer1.dW.penalty': 'dW1 = 1. / m * np.dot(dZ1, X.T) + 0.7 / m * W1'}),
+    'l2_backward_layer2_doubled': (27, {'l2.backward.layer2.dW.penalty': 'dW2 = 1. / m * np.dot(dZ2, A1.T) + 2 * lambd / m * W2'}),
+    'l2_backward_layer2_missing_m': (27, {'l2.backward.layer2.dW.penalty': 'dW2 = 1. / m * np.dot(dZ2, A1.T) + lambd * W2'}),
+    'l2_backward_layer3_missing': (27, {'l2.backward.layer3.dW.penalty': 'dW3 = 1. / m * np.dot(dZ3, A2.T)'}),
+    'l2_backward_layer3_on_dZ': (27, {'l2.backward.layer3.dW.penalty': 'dZ3 = A3 - Y + lambd / m * np.sum(W3)'}),
+    'l2_backward_layer3_on_db': (27, {'l2.backward.layer3.dW.penalty': 'db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True) + lambd / m * b3'}),
+    'l2_cost_absolute': (26, {'l2.cost.penalty.terms': 'L2_regularization_cost = lambd / (2 * m) * (np.sum(np.abs(W1)) + np.sum(np.abs(W2)) + np.sum(np.abs(W3)))'}),
+    'l2_cost_biases_included': (26, {'l2.cost.penalty.terms': 'L2_regularization_cost = lambd / (2 * m) * sum(np.sum(np.square(v)) for v in parameters.values())'}),
+    'l2_cost_cross_entropy_summed': (27, {'l2.cost.cross_entropy': 'cross_entropy_cost = compute_cost(A3, Y) * m'}),
+    'l2_cost_hardcoded_lambd': (26, {'l2.cost.penalty.scale': 'L2_regularization_cost = 0.7 / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))'}),
+    'l2_cost_layer3_missing': (26, {'l2.cost.penalty.terms': 'L2_regularization_cost = lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)))'}),
+    'l2_cost_missing_half': (26, {'l2.cost.penalty.scale': 'L2_regularization_cost = lambd / m * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))'}),
+    'l2_cost_missing_lambd': (26, {'l2.cost.penalty.scale': 'L2_regularization_cost = 1 / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))'}),
+    'l2_cost_missing_m': (26, {'l2.cost.penalty.scale': 'L2_regularization_cost = lambd / 2 * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))'}),
+    'l2_cost_not_squared': (26, {'l2.cost.penalty.terms': 'L2_regularization_cost = lambd / (2 * m) * (np.sum(W1) + np.sum(W2) + np.sum(W3))'}),
+    'l2_cost_penalty_missing': (26, {'l2.cost.penalty.terms': 'cross_entropy_cost = compute_cost(A3, Y)'}),
+    'l2_cost_squared_m': (26, {'l2.cost.penalty.scale': 'L2_regularization_cost = lambd / (2 * m * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))'}),
+    'l2_cost_two_mistakes': (24, {'l2.cost.penalty.terms': 'L2_regularization_cost = lambd / m * (np.sum(W1) + np.sum(W2) + np.sum(W3))', 'l2.cost.penalty.scale': 'L2_regularization_cost = lambd / m * (np.sum(W1) + np.sum(W2) + np.sum(W3))'}),
+}
+
+
 def notebook_for(example: Example):
-    cells = [new_markdown_cell(f"# Dropout assignment ({example.name.replace('_', ' ')})"),
+    cells = [new_markdown_cell(f"# Regularization ({example.name.replace('_', ' ')})"),
              new_code_cell(IMPORTS)]
     for source in example.cells:
         cells.append(new_code_cell(source))
+    if example.status == "graded" and example.name != "no_graded_functions":
+        cells.append(new_markdown_cell("## L2 regularization"))
+        for source in example.l2_cells or L2_CORRECT:
+            cells.append(new_code_cell(source))
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
 
 
@@ -347,9 +408,13 @@ def main() -> None:
     out = Path(parser.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
     expected = {}
-    for example in examples():
+    for example in examples() + l2_examples():
         nbformat.write(notebook_for(example), out / f"{example.name}.ipynb")
-        score, at = PINNED[example.name]
+        if example.name in PINNED:  # a dropout example, with a correct L2 part
+            score, at = PINNED[example.name]
+            score += L2_POINTS if example.name != "no_graded_functions" else 0
+        else:
+            score, at = PINNED_L2[example.name]
         assert example.at.items() <= at.items(), example.name
         expected[example.name] = {"status": example.status, "findings": example.expected, "at": at,
                                   "score": score}

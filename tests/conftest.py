@@ -25,7 +25,18 @@ def rubric():
 
 @pytest.fixture(scope="session")
 def grader(rubric):
+    """The dropout exercise alone (rubrics/dropout.yaml)."""
     with Grader(rubric) as warm:
+        yield warm
+
+
+@pytest.fixture(scope="session")
+def course_grader():
+    """What `grade` grades by default: the whole notebook, dropout and L2 (rubrics/regularization.yaml)."""
+    from dropout_grader.course import CourseGrader, load_course
+    from dropout_grader.rubric import DEFAULT_COURSE
+
+    with CourseGrader(load_course(DEFAULT_COURSE)) as warm:
         yield warm
 
 

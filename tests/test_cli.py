@@ -37,17 +37,24 @@ def test_grading_the_example_class_exits_zero(class_run):
     assert f"{count} notebooks:" in completed.stdout and "2 ungradable" in completed.stdout
 
 
-def test_results_json_has_the_documented_shape(class_run, rubric):
+def test_results_json_has_the_documented_shape(class_run):
+    from dropout_grader.assignment import qualified
+    from dropout_grader.course import load_course
+    from dropout_grader.rubric import DEFAULT_COURSE
+
     _, results = class_run
+    course = load_course(DEFAULT_COURSE)  # the default: the whole notebook, dropout and L2
     assert results["grader"]["name"] == "dropout-grader"
-    assert results["rubric"] == {"id": rubric.id, "sha256": rubric.sha256,
-                                 "seeds": {"wide-0.7": 1, "wide-0.86": 2, "equal-0.8": 3}}
+    assert results["rubric"] == {"id": course.id, "sha256": course.sha256,
+                                 "seeds": {"wide-0.7": 1, "wide-0.86": 2, "equal-0.8": 3,
+                                           "lambd-0": 11, "lambd-0.7": 12, "lambd-1.9": 13}}
+    steps = [qualified(part.assignment, step) for part in course.parts for step in part.steps]
     for submission in results["submissions"]:
         assert set(submission) >= {"student", "path", "status", "score", "max_score", "findings"}
         assert submission["status"] in ("graded", "ungradable")
         if submission["status"] == "graded":
             # every rubric step once
-            assert [f["step"] for f in submission["findings"]] == list(rubric.steps)
+            assert [f["step"] for f in submission["findings"]] == steps
             assert submission["score"] == sum(f["points"] for f in submission["findings"])
         for finding in submission["findings"]:
             assert finding["verdict"] in ("ok", "note", "wrong")
@@ -83,7 +90,7 @@ def test_a_single_notebook_shows_the_students_feedback(tmp_path):
     completed = grade(SUBMISSIONS / "forward_layer1_scale_missing.ipynb", "--out", tmp_path)
     assert completed.returncode == 0
     out = completed.stdout
-    assert "forward_layer1_scale_missing  17/19" in out
+    assert "forward_layer1_scale_missing  26/28" in out  # 17/19 on dropout, 9/9 on L2
     assert "✗ forward.layer1.scale [missing]" in out
     assert "0.7x their expected values: the 1/keep_prob factor is missing" in out
     assert "at cell 2, line 12: A1 = A1 * D1" in out
@@ -91,8 +98,8 @@ def test_a_single_notebook_shows_the_students_feedback(tmp_path):
 
 def test_fail_under_exits_one_for_ci(tmp_path):
     path = SUBMISSIONS / "forward_layer1_scale_missing.ipynb"
-    assert grade(path, "--out", tmp_path, "--fail-under", 19).returncode == 1
-    assert grade(path, "--out", tmp_path, "--fail-under", 17).returncode == 0
+    assert grade(path, "--out", tmp_path, "--fail-under", 28).returncode == 1
+    assert grade(path, "--out", tmp_path, "--fail-under", 26).returncode == 0
 
 
 @pytest.mark.parametrize("args, words", [
@@ -120,7 +127,7 @@ def test_invalid_rubric_is_a_usage_error(tmp_path):
 def test_results_json_is_replaced_atomically(tmp_path):
     (tmp_path / "results.json").write_text("old")
     assert grade(SUBMISSIONS / "correct_reference.ipynb", "--out", tmp_path).returncode == 0
-    assert json.loads((tmp_path / "results.json").read_text())["submissions"][0]["score"] == 19
+    assert json.loads((tmp_path / "results.json").read_text())["submissions"][0]["score"] == 28
     names = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("gradebook.sqlite"))
     assert names == ["feedback", "grades.csv", "index.html", "junit.xml", "results.json"]  # no temporary left
 
@@ -172,7 +179,7 @@ def test_a_broken_grader_function_is_a_grading_error_with_its_own_exit_status(tm
     assert document["tests"] == [] and "not in the student's code" in document["output"]  # no 0/19 shown as a grade
     fixed = grade(SUBMISSIONS / "correct_reference.ipynb", "--out", out, "-q")  # the same command, bug gone
     assert fixed.returncode == 0 and "reused" not in fixed.stdout
-    assert json.loads((out / "results.json").read_text())["submissions"][0]["score"] == 19
+    assert json.loads((out / "results.json").read_text())["submissions"][0]["score"] == 28
 
 
 def test_a_fifo_in_the_class_folder_does_not_hang_the_batch(tmp_path):
@@ -183,7 +190,7 @@ def test_a_fifo_in_the_class_folder_does_not_hang_the_batch(tmp_path):
     completed = grade(folder, "--out", tmp_path / "out", "-q")
     assert completed.returncode == 0, completed.stderr
     results = {s["student"]: s for s in json.loads((tmp_path / "out" / "results.json").read_text())["submissions"]}
-    assert results["ada"]["score"] == 19
+    assert results["ada"]["score"] == 28
     assert "named pipe (FIFO)" in results["notebook"]["findings"][0]["message"]
 
 

@@ -1,5 +1,6 @@
 """The example class (submissions/, written by scripts/make_submissions.py): every notebook's
-score and the line each wrong finding points at are pinned in submissions/expected.json."""
+score and the line each wrong finding points at, under the default rubric (both exercises),
+are pinned in submissions/expected.json."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ EXPECTED = expected_examples()
 
 
 @pytest.fixture(scope="module")
-def graded(grader):
+def graded(course_grader):
     submissions = [Submission(name, str(SUBMISSIONS / f"{name}.ipynb")) for name in sorted(EXPECTED)]
-    return {r.student: r for r in grader.grade_all(submissions, jobs=2)}
+    return {r.student: r for r in course_grader.grade_all(submissions, jobs=2)}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

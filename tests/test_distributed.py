@@ -13,6 +13,8 @@ from conftest import SUBMISSIONS, expected_examples
 
 distributed = pytest.importorskip("distributed")
 GRADE = str(Path(sys.executable).with_name("grade"))
+# --scheduler grades one assignment at a time: the dropout exercise here.
+DROPOUT = str(Path(__file__).resolve().parent.parent / "rubrics" / "dropout.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +25,9 @@ def cluster():
 
 
 def test_grading_on_a_cluster_equals_grading_here(cluster, tmp_path):
-    here = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "here"), "-q"],
+    here = subprocess.run([GRADE, str(SUBMISSIONS), "--rubric", DROPOUT, "--out", str(tmp_path / "here"), "-q"],
                           capture_output=True, text=True, timeout=300)
-    there = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "there"), "-q",
+    there = subprocess.run([GRADE, str(SUBMISSIONS), "--rubric", DROPOUT, "--out", str(tmp_path / "there"), "-q",
                             "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=300)
     assert here.returncode == 0 and there.returncode == 0, there.stderr[-2000:]
 
@@ -36,14 +38,14 @@ def test_grading_on_a_cluster_equals_grading_here(cluster, tmp_path):
     assert findings(tmp_path / "there") == findings(tmp_path / "here")
     assert set(findings(tmp_path / "there")) == set(expected_examples())
     # the results came back to this machine's gradebook: a second run reuses them all
-    again = subprocess.run([GRADE, str(SUBMISSIONS), "--out", str(tmp_path / "there"), "-q",
+    again = subprocess.run([GRADE, str(SUBMISSIONS), "--rubric", DROPOUT, "--out", str(tmp_path / "there"), "-q",
                             "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=300)
     count = len(expected_examples())
     assert f"{count} of {count} unchanged" in again.stdout
 
 
 def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
-    completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(tmp_path),
+    completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--rubric", DROPOUT, "--out", str(tmp_path),
                                 "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 2 and "cannot reach the Dask scheduler" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -67,7 +69,7 @@ def test_workers_without_the_grader_are_named_in_one_line(tmp_path):
         try:
             with distributed.Client(empty.scheduler_address) as client:
                 client.wait_for_workers(1, timeout=60)
-            completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(tmp_path),
+            completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--rubric", DROPOUT, "--out", str(tmp_path),
                                         "--scheduler", empty.scheduler_address],
                                        capture_output=True, text=True, timeout=120)
         finally:

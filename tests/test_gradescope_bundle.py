@@ -27,7 +27,7 @@ def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "autograder.zip"
     completed = subprocess.run([GRADE, "gradescope-bundle", str(out)], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
-    assert "set the assignment's autograder points to 19" in completed.stdout
+    assert "set the assignment's autograder points to 28" in completed.stdout  # dropout 19 + L2 9
     return out
 
 
@@ -91,7 +91,9 @@ def test_the_zip_holds_what_gradescope_runs(bundle):
         names = archive.namelist()
         modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
         wheel = [n for n in names if n.endswith(".whl")]
-        assert sorted(names) == sorted(["setup.sh", "run_autograder", "rubric.yaml", *wheel]) and len(wheel) == 1
+        # rubric.yaml is the default course file; the two rubrics it names sit beside it
+        assert sorted(names) == sorted(["setup.sh", "run_autograder", "rubric.yaml", "dropout.yaml", "l2.yaml",
+                                        *wheel]) and len(wheel) == 1
         assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
         with zipfile.ZipFile(archive.open(wheel[0])) as inner:
             inside = inner.namelist()
@@ -123,14 +125,14 @@ def test_a_custom_rubric_goes_in_the_bundle_and_a_broken_one_is_refused(tmp_path
 
 def test_a_correct_notebook_gets_full_marks(installed, tmp_path):
     results, completed = run_autograder(installed, tmp_path, {"Regularization.ipynb": SUBMISSIONS / "correct_reference.ipynb"})
-    assert results["score"] == 19
-    assert len(results["tests"]) == 18 and all(t["status"] == "passed" for t in results["tests"])
-    assert "ada@example.edu  19/19" in completed.stdout  # the id from submission_metadata.json
+    assert results["score"] == 28
+    assert len(results["tests"]) == 18 + 9 and all(t["status"] == "passed" for t in results["tests"])
+    assert "ada@example.edu  28/28" in completed.stdout  # the id from submission_metadata.json
 
 
 def test_a_wrong_notebook_names_the_wrong_step(installed, tmp_path):
     results, _ = run_autograder(installed, tmp_path, {"Regularization.ipynb": SUBMISSIONS / "forward_layer1_scale_missing.ipynb"})
-    assert results["score"] == 17
+    assert results["score"] == 26
     failed = [t for t in results["tests"] if t["status"] == "failed"]
     assert [t["name"].split(":")[0] for t in failed] == ["forward.layer1.scale"]
     assert "1/keep_prob factor is missing" in failed[0]["output"]
@@ -153,7 +155,7 @@ def test_two_notebooks_the_implemented_one_is_graded_and_the_student_is_told(ins
     results, _ = run_autograder(installed, tmp_path, {
         "Regularization.ipynb": SUBMISSIONS / "correct_reference.ipynb",
         "Regularization_template.ipynb": json.dumps(template).encode()})
-    assert results["score"] == 19
+    assert results["score"] == 28
     assert results["output"].startswith("ada@example.edu has 2 notebooks; graded ")
     assert "Regularization.ipynb and not " in results["output"] and "Regularization_template.ipynb" in results["output"]
 
