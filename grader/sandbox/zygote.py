@@ -26,6 +26,8 @@ import sys
 import numpy  # noqa: F401 - imported once here so every child starts warm
 
 from dropout_grader.sandbox import harness
+from dropout_grader.sandbox.tree import remove_tree
+from dropout_grader.sandbox.view import child_view
 
 
 PR_SET_PDEATHSIG = 1
@@ -39,7 +41,7 @@ def die_with_parent() -> None:
         pass  # not Linux: the zygote still exits when its socket closes
 
 
-def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) -> None:
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, read_paths: list[str]) -> None:
     try:
         die_with_parent()
         os.setsid()
@@ -54,10 +56,11 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) 
         signal.set_wakeup_fd(-1)
     except BaseException:  # noqa: BLE001
         os._exit(5)
-    harness.main(job_fd, result_fd)
+    harness.main(job_fd, result_fd, read_paths)
 
 
-def serve(control: socket.socket) -> None:
+def serve(control: socket.socket, read_paths: list[str]) -> None:
+    """`read_paths`: what every child may read (computed once, here, for the whole run)."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -82,6 +85,9 @@ def serve(control: socket.socket) -> None:
                     if pid == 0:
                         break
                     job = pids.pop(pid, None)
+                    # The child's folder goes before its end is reported, so the next job
+                    # starts with the disk freed. Under bubblewrap only we can see it.
+                    remove_tree(os.path.join(os.getcwd(), f"job-{pid}"))
                     if job is not None:
                         send({"job": job, "status": status})
                 continue
@@ -95,7 +101,7 @@ def serve(control: socket.socket) -> None:
                 selector.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _child(job_fd, result_fd, output_fd, control)
+                _child(job_fd, result_fd, output_fd, control, read_paths)
             for fd in fds:
                 os.close(fd)
             pids[pid] = job
@@ -119,17 +125,15 @@ def preload_standins(folder: str) -> None:
         sys.path.remove(folder)
 
 
-def main() -> None:
+def main(control_fd: int, standins: str) -> None:
+    """Started by boot.py (see there for how the package is found)."""
     die_with_parent()
     if os.getppid() == 1:  # the grader died before we could ask to follow it
         return
-    preload_standins(sys.argv[2] if len(sys.argv) > 2 else "")
-    control = socket.socket(fileno=int(sys.argv[1]))
+    preload_standins(standins)
+    read_paths = list(child_view(standins).read)
+    control = socket.socket(fileno=control_fd)
     try:
-        serve(control)
+        serve(control, read_paths)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
-
-
-if __name__ == "__main__":
-    main()
