@@ -234,6 +234,8 @@ SYSCALL_PROBES = {  # name: C call on x86_64, each harmless if it were allowed
     "sethostname": "libc.sethostname(b'x' * 200, 200)",
     "mknod": "libc.mknod(b'fifo', 0o10600, 0)",
     "fcntl_setown": "libc.fcntl(0, 8, os.getppid())",
+    "kill": "libc.kill(os.getppid(), 0)",
+    "tgkill": "libc.syscall(234, os.getppid(), os.getppid(), 0)",
 }
 
 
@@ -246,10 +248,12 @@ def test_seccomp_alone_denies_what_landlock_would_not():
         "assert apply_seccomp().active\n"
         "libc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
         "info = (ctypes.c_int * 32)()\ninfo[2] = -1\n"
-        + "".join(f"r = {call}\nprint({name!r}, r, ctypes.get_errno())\n" for name, call in SYSCALL_PROBES.items()))
+        + "".join(f"r = {call}\nprint({name!r}, r, ctypes.get_errno())\n" for name, call in SYSCALL_PROBES.items())
+        + "ctypes.set_errno(0)\nprint('own', libc.kill(os.getpid(), 0), ctypes.get_errno())\n")
     results = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
     for name in SYSCALL_PROBES:
         assert results[name] == ["-1", "1"], (name, results[name])  # -1, EPERM
+    assert results["own"] == ["0", "0"]  # signals to itself still work (the pid was patched in)
 
 
 def test_capabilities_are_dropped_even_as_root():

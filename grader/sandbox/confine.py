@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
+import resource
 import sys
 from dataclasses import dataclass
 
@@ -75,8 +77,63 @@ def landlock_abi() -> int:
     return max(0, int(abi))
 
 
-def apply_landlock(read_paths: list[str], write_path: str) -> Protection:
+@dataclass(frozen=True)
+class LandlockPlan:
+    """The read rules, made once in the zygote: an O_PATH descriptor and the rights for each
+    allowed path. A child only adds them to its ruleset (no path lookups, no stat), adds its
+    own folder, restricts itself and closes the descriptors."""
+    abi: int
+    rules: tuple[tuple[int, int], ...]  # (O_PATH fd, access)
+
+
+FILE_RIGHTS = FS["EXECUTE"] | FS["WRITE_FILE"] | FS["READ_FILE"] | FS["TRUNCATE"] | FS["IOCTL_DEV"]
+
+
+def plan_landlock(read_paths: list[str]) -> LandlockPlan:
     abi = landlock_abi()
+    if abi < 1:
+        return LandlockPlan(abi, ())
+    _room_for_descriptors(PLAN_FDS_FROM + len(read_paths) + 64)
+    rules = []
+    for path in read_paths:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue  # a path this machine does not have
+        try:
+            # Above the child's RLIMIT_NOFILE (64): the low numbers stay free for what the
+            # child opens itself (its ruleset, its folder, the student's files).
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PLAN_FDS_FROM)
+        except OSError:
+            high = fd  # no room up there: confinement may then fail, visibly
+        else:
+            os.close(fd)
+        rules.append((high, READ_EXECUTE if os.path.isdir(path) else READ_EXECUTE & FILE_RIGHTS))
+    return LandlockPlan(abi, tuple(rules))
+
+
+PLAN_FDS_FROM = 256
+
+
+def _room_for_descriptors(count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard))
+        except (ValueError, OSError):
+            pass
+
+
+def close_plan(plan: LandlockPlan) -> None:
+    for fd, _ in plan.rules:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def apply_landlock(plan: LandlockPlan, write_path: str) -> Protection:
+    abi = plan.abi
     if abi < 1:
         return Protection("landlock", False, "not supported by this kernel")
     libc = _libc()
@@ -89,10 +146,18 @@ def apply_landlock(read_paths: list[str], write_path: str) -> Protection:
     if ruleset < 0:
         return Protection("landlock", False, f"cannot create a ruleset ({os.strerror(ctypes.get_errno())})")
     try:
-        rules = [(p, READ_EXECUTE) for p in read_paths]
-        rules.append((write_path, all_fs & ~FS["EXECUTE"]))
-        for path, access in rules:
-            _add_path_rule(libc, ruleset, path, access)
+        rule = _PathBeneathAttr()
+        add_rule, pointer = libc.syscall, ctypes.byref(rule)
+        for fd, access in plan.rules:
+            rule.allowed_access, rule.parent_fd = access & all_fs, fd
+            add_rule(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, pointer, ctypes.c_uint32(0))
+        own = os.open(write_path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            rule.allowed_access, rule.parent_fd = all_fs & ~FS["EXECUTE"], own
+            if add_rule(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, pointer, ctypes.c_uint32(0)) != 0:
+                return Protection("landlock", False, f"cannot allow its own folder ({os.strerror(ctypes.get_errno())})")
+        finally:
+            os.close(own)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return Protection("landlock", False, "cannot set no_new_privs")
         if libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) != 0:
@@ -103,20 +168,6 @@ def apply_landlock(read_paths: list[str], write_path: str) -> Protection:
     if abi >= 6:
         what += ", signals and abstract sockets outside the sandbox"
     return Protection("landlock", True, f"ABI {abi}: {what}")
-
-
-def _add_path_rule(libc, ruleset: int, path: str, access: int) -> None:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return  # a path this machine does not have
-    try:
-        if not os.path.isdir(path):  # files take only file rights
-            access &= FS["EXECUTE"] | FS["WRITE_FILE"] | FS["READ_FILE"] | FS["TRUNCATE"] | FS["IOCTL_DEV"]
-        rule = _PathBeneathAttr(allowed_access=access, parent_fd=fd)
-        libc.syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0))
-    finally:
-        os.close(fd)
 
 
 # Syscalls no grading needs and that reach outside the child. A deny-list, not an allow-list,
@@ -160,14 +211,32 @@ DENIED = (
 F_SETOWN, F_SETOWN_EX = 8, 15  # fcntl: deliver SIGIO/SIGURG to a process of one's choosing
 
 
-def apply_seccomp() -> Protection:
+# The filter allows kill/tgkill only on the child's own pid, which is known after the fork.
+# It is compiled once with this stand-in (above any pid the kernel hands out, 2**22), and each
+# child writes its pid into the constants that hold it.
+PID_PLACEHOLDER = 0x7EADBEEF
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+_INSTRUCTION = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+
+
+@dataclass(frozen=True)
+class SeccompProgram:
+    bpf: bytes  # empty when unavailable
+    error: str = ""
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def compile_seccomp() -> SeccompProgram:
+    """The filter as BPF, built once with libseccomp (in the zygote)."""
     if pyseccomp is None:
-        return Protection("seccomp", False, f"pyseccomp/libseccomp unavailable ({SECCOMP_MISSING})")
+        return SeccompProgram(b"", f"pyseccomp/libseccomp unavailable ({SECCOMP_MISSING})")
     seccomp = pyseccomp
     try:
         deny = seccomp.ERRNO(errno.EPERM)
         rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        pid = os.getpid()
         clone_thread = 0x00010000
         for name in DENIED:
             _try_rule(rules, deny, name)
@@ -176,15 +245,55 @@ def apply_seccomp() -> Protection:
         rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, clone_thread, 0))
         rules.add_rule(deny, "prlimit64", seccomp.Arg(2, seccomp.NE, 0))  # reading is fine
         # Signals only to itself.
-        rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.NE, pid))
-        rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.NE, pid))
+        rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.NE, PID_PLACEHOLDER))
+        rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.NE, PID_PLACEHOLDER))
         for command in (F_SETOWN, F_SETOWN_EX):
             rules.add_rule(deny, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
-        rules.load()
+        memfd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            rules.export_bpf(_Fd(memfd))
+            size = os.lseek(memfd, 0, os.SEEK_END)
+            bpf = os.pread(memfd, size, 0)
+        finally:
+            os.close(memfd)
     except (OSError, RuntimeError, ValueError) as exc:
-        return Protection("seccomp", False, f"cannot load the filter ({exc})")
+        return SeccompProgram(b"", f"cannot build the filter ({exc})")
+    if not bpf or len(bpf) % _INSTRUCTION:
+        return SeccompProgram(b"", "libseccomp exported no filter")
+    return SeccompProgram(bpf)
+
+
+class _Fd:
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+def load_seccomp(program: SeccompProgram) -> Protection:
+    if not program.bpf:
+        return Protection("seccomp", False, program.error)
+    pid = os.getpid().to_bytes(4, sys.byteorder)
+    placeholder = PID_PLACEHOLDER.to_bytes(4, sys.byteorder)
+    code = bytearray(program.bpf)
+    for offset in range(4, len(code), _INSTRUCTION):  # the k field of each instruction
+        if code[offset:offset + 4] == placeholder:
+            code[offset:offset + 4] = pid
+    buffer = ctypes.create_string_buffer(bytes(code), len(code))
+    fprog = _SockFprog(len(code) // _INSTRUCTION, ctypes.cast(buffer, ctypes.c_void_p))
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return Protection("seccomp", False, "cannot set no_new_privs")
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return Protection("seccomp", False, f"cannot load the filter ({os.strerror(ctypes.get_errno())})")
     return Protection("seccomp", True, "no fork, exec, sockets (io_uring included), ptrace, IPC, "
                                        "signals to others, scheduling, kernel or identity changes")
+
+
+def apply_seccomp() -> Protection:
+    """Compile and load at once (for a process that confines itself only once)."""
+    return load_seccomp(compile_seccomp())
 
 
 def _try_rule(rules, action, name: str) -> None:
@@ -234,7 +343,22 @@ def drop_capabilities() -> Protection:
                                             f"{bounding}; no_new_privs")
 
 
-def confine(read_paths: list[str], write_path: str) -> list[Protection]:
+@dataclass(frozen=True)
+class Prepared:
+    """Everything that can be made before the fork, once per run (in the zygote)."""
+    landlock: LandlockPlan
+    seccomp: SeccompProgram
+
+
+def prepare(read_paths: list[str]) -> Prepared:
+    return Prepared(plan_landlock(read_paths), compile_seccomp())
+
+
+def confine(prepared: Prepared, write_path: str) -> list[Protection]:
     """Everything available. Capabilities first (the bounding set can only be dropped while
-    CAP_SETPCAP is held), then Landlock, then seccomp, which denies capset and friends."""
-    return [drop_capabilities(), apply_landlock(read_paths, write_path), apply_seccomp()]
+    CAP_SETPCAP is held), then Landlock, then seccomp, which denies capset and friends.
+    The plan's descriptors are closed before student code runs."""
+    try:
+        return [drop_capabilities(), apply_landlock(prepared.landlock, write_path), load_seccomp(prepared.seccomp)]
+    finally:
+        close_plan(prepared.landlock)

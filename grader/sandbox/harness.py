@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dropout_grader.sandbox.confine import confine
+from dropout_grader.sandbox.confine import Prepared, confine
 from dropout_grader.sandbox.protocol import decode_value, pack, unpack
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 
@@ -163,12 +163,12 @@ def make_workdir() -> str:
     return path
 
 
-def run(job_blob: bytes, read_paths: list[str]) -> bytes:
+def run(job_blob: bytes, prepared: Prepared) -> bytes:
     header, arrays = unpack(job_blob)
     set_limits(header["limits"])
     workdir = make_workdir()
     confine_imports(header["standins"])
-    protections = confine(read_paths, workdir)
+    protections = confine(prepared, workdir)
     compat = NumpyCompat()
     compat.install()
     recorder = RandomRecorder()
@@ -215,13 +215,13 @@ def run(job_blob: bytes, read_paths: list[str]) -> bytes:
     return pack(result_header, out_arrays)
 
 
-def main(job_fd: int, result_fd: int, read_paths: list[str]) -> None:
+def main(job_fd: int, result_fd: int, prepared: Prepared) -> None:
     """Entry point in the forked child; never returns."""
     code = 0
     try:
         with os.fdopen(job_fd, "rb") as job:
             blob = job.read()
-        message = run(blob, read_paths)
+        message = run(blob, prepared)
         # Student code may have replaced sys.stdout; the result goes to its own descriptor.
         view = memoryview(message)
         while view:

@@ -26,6 +26,7 @@ import sys
 import numpy  # noqa: F401 - imported once here so every child starts warm
 
 from dropout_grader.sandbox import harness
+from dropout_grader.sandbox.confine import Prepared, prepare
 from dropout_grader.sandbox.tree import remove_tree
 from dropout_grader.sandbox.view import child_view
 
@@ -41,13 +42,14 @@ def die_with_parent() -> None:
         pass  # not Linux: the zygote still exits when its socket closes
 
 
-def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, read_paths: list[str]) -> None:
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared) -> None:
     try:
         die_with_parent()
         os.setsid()
         control.close()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        os.close(devnull)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
@@ -56,11 +58,11 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, 
         signal.set_wakeup_fd(-1)
     except BaseException:  # noqa: BLE001
         os._exit(5)
-    harness.main(job_fd, result_fd, read_paths)
+    harness.main(job_fd, result_fd, prepared)
 
 
-def serve(control: socket.socket, read_paths: list[str]) -> None:
-    """`read_paths`: what every child may read (computed once, here, for the whole run)."""
+def serve(control: socket.socket, prepared: Prepared) -> None:
+    """`prepared`: every child's confinement, made once, here, for the whole run."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -101,7 +103,7 @@ def serve(control: socket.socket, read_paths: list[str]) -> None:
                 selector.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _child(job_fd, result_fd, output_fd, control, read_paths)
+                _child(job_fd, result_fd, output_fd, control, prepared)
             for fd in fds:
                 os.close(fd)
             pids[pid] = job
@@ -131,9 +133,9 @@ def main(control_fd: int, standins: str) -> None:
     if os.getppid() == 1:  # the grader died before we could ask to follow it
         return
     preload_standins(standins)
-    read_paths = list(child_view(standins).read)
+    prepared = prepare(list(child_view(standins).read))
     control = socket.socket(fileno=control_fd)
     try:
-        serve(control, read_paths)
+        serve(control, prepared)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
