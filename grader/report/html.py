@@ -71,10 +71,12 @@ def _items(run: RunResult, result: SubmissionResult) -> list[_Item]:
     return items
 
 
-def feedback_html(run: RunResult, result: SubmissionResult, templates: Templates | None = None) -> str:
+def feedback_html(run: RunResult, result: SubmissionResult, templates: Templates | None = None,
+                  notebook_page: str | None = None) -> str:
+    """`notebook_page`: the file name of the student's annotated notebook, to link to."""
     templates = templates or Templates()
     return templates.feedback_html.render(run=run, result=result, findings=_items(run, result), marks=MARKS,
-                                          css=templates.css)
+                                          css=templates.css, notebook_page=notebook_page)
 
 
 def feedback_markdown(run: RunResult, result: SubmissionResult, templates: Templates | None = None) -> str:
@@ -82,7 +84,8 @@ def feedback_markdown(run: RunResult, result: SubmissionResult, templates: Templ
     return templates.feedback_md.render(run=run, result=result, findings=_items(run, result), marks=MARKS)
 
 
-def class_report(run: RunResult, templates: Templates | None = None) -> str:
+def class_report(run: RunResult, templates: Templates | None = None, notebook_pages: set[str] = frozenset()) -> str:
+    """`notebook_pages`: the students whose annotated notebook page exists, to link to."""
     templates = templates or Templates()
     rows = run.submissions
     graded = [r for r in rows if r.status == GRADED]
@@ -115,7 +118,9 @@ def class_report(run: RunResult, templates: Templates | None = None) -> str:
     return templates.index.render(
         run=run, stats=stats, reteach=reteach, pass_rates=pass_rates, score_chart=score_chart,
         mistake_chart=mistake_chart, css=templates.css,
-        students=[{"result": r, "link": f"feedback/{file_name(r.student)}.html"} for r in rows])
+        students=[{"result": r, "link": f"feedback/{file_name(r.student)}.html",
+                   "notebook": f"feedback/{file_name(r.student)}.notebook.html" if r.student in notebook_pages else None}
+                  for r in rows])
 
 
 def _markdown_cell(text) -> str:

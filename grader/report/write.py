@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dropout_grader.report import grades_csv, html, junit, results_json
+from dropout_grader.report import grades_csv, html, junit, notebook_html, results_json
 from dropout_grader.report.files import write_atomic
 from dropout_grader.results import RunResult
 
 
-def write_reports(run: RunResult, out: Path) -> list[Path]:
-    """results.json, grades.csv, junit.xml, index.html and feedback/<student>.{html,md}."""
+def write_page(path: Path, text: str) -> None:
+    """A page the next run can write again: not worth waiting for the disk."""
+    write_atomic(path, text, durable=False)
+
+
+def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1) -> list[Path]:
+    """results.json, grades.csv, junit.xml, index.html, feedback/<student>.{html,md} and, unless
+    `notebook_pages` is off, feedback/<student>.notebook.html (the student's own notebook with
+    the findings inline; rendered again only when its inputs changed, on `jobs` processes)."""
     written = []
 
     def put(name: str, text: str, durable: bool = True) -> None:
@@ -22,9 +29,16 @@ def write_reports(run: RunResult, out: Path) -> list[Path]:
     put("grades.csv", grades_csv.render(run))
     put("junit.xml", junit.render(run))
     templates = html.Templates()
+    pages = set()
+    if notebook_pages:
+        for page in notebook_html.write_pages(run, out / "feedback", html.file_name, write_page, jobs):
+            if page.path is not None:
+                written.append(page.path)
+                pages.add(page.student)
     for result in run.submissions:
         name = html.file_name(result.student)
-        put(f"feedback/{name}.html", html.feedback_html(run, result, templates), durable=False)
+        notebook_page = notebook_html.page_name(name) if result.student in pages else None
+        put(f"feedback/{name}.html", html.feedback_html(run, result, templates, notebook_page), durable=False)
         put(f"feedback/{name}.md", html.feedback_markdown(run, result, templates), durable=False)
-    put("index.html", html.class_report(run, templates))
+    put("index.html", html.class_report(run, templates, pages))
     return written
