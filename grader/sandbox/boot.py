@@ -1,4 +1,5 @@
-"""How the zygote starts: `python -s -S -P boot.py CONFIG`, with no `site`.
+"""How the zygote starts: `python -s -S -P boot.py dropout_grader.sandbox.zygote CONFIG`
+(the second argument only labels the process), with no `site`.
 
 Without `site`, nothing of site-packages is on sys.path and no `.pth` file runs (an editable
 install's finder, which maps dropout_grader.reference to its folder, is never loaded). This
@@ -14,7 +15,7 @@ import sys
 
 
 def boot() -> None:
-    config = json.loads(sys.argv[1])
+    config = json.loads(sys.argv[2])
     sys.path.extend(p for p in config["path"] if p not in sys.path)  # after the stdlib: no shadowing
     package = config["package"]
     spec = importlib.util.spec_from_file_location("dropout_grader", f"{package}/__init__.py",

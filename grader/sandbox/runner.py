@@ -106,7 +106,9 @@ def zygote_command(root: str, standins: str, control_fd: int, isolation: str, di
         path.append(os.path.dirname(seccomp))
     config = {"path": path, "package": package, "control": control_fd, "standins": standins}
     python = os.path.realpath(sys.executable)
-    command = [python, "-s", "-S", "-P", os.path.join(package, "sandbox", "boot.py"), json.dumps(config)]
+    # The module's name as the first argument labels the process (ps, /proc/PID/cmdline).
+    command = [python, "-s", "-S", "-P", os.path.join(package, "sandbox", "boot.py"),
+               "dropout_grader.sandbox.zygote", json.dumps(config)]
     if isolation == "bwrap":
         command = bubblewrap_command(root, standins, package, python, seccomp, disk_mb) + command
     return command
