@@ -27,7 +27,7 @@ import numpy  # noqa: F401 - imported once here so every child starts warm
 
 from dropout_grader.sandbox import harness
 from dropout_grader.sandbox.confine import Prepared, prepare
-from dropout_grader.sandbox.tree import remove_tree
+from dropout_grader.sandbox.tree import remove_tree, usage
 from dropout_grader.sandbox.view import child_view
 
 
@@ -87,10 +87,8 @@ def serve(control: socket.socket, prepared: Prepared) -> None:
                     if pid == 0:
                         break
                     job = pids.pop(pid, None)
-                    # The child's folder goes before its end is reported, so the next job
-                    # starts with the disk freed. Under bubblewrap only we can see it.
-                    remove_tree(os.path.join(os.getcwd(), f"job-{pid}"))
                     if job is not None:
+                        remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
                         send({"job": job, "status": status})
                 continue
             data, fds, _, _ = socket.recv_fds(control, 65536, 3)
@@ -108,6 +106,24 @@ def serve(control: socket.socket, prepared: Prepared) -> None:
                 os.close(fd)
             pids[pid] = job
             send({"job": job, "pid": pid})
+
+
+SMALL_FOLDER = 2_000  # entries removed here and now; a larger folder is removed in the background
+
+
+def remove_workdir(path: str) -> None:
+    """The child's folder goes before its end is reported, so the next job starts with the
+    disk freed (under bubblewrap only the zygote can see it). A child that made a huge number
+    of files (a tmpfs takes millions) must not stall every other job: such a folder is
+    removed by a forked helper instead."""
+    if usage(path, SMALL_FOLDER).complete:
+        remove_tree(path)
+        return
+    if os.fork() == 0:
+        try:
+            remove_tree(path)
+        finally:
+            os._exit(0)
 
 
 def preload_standins(folder: str) -> None:
