@@ -126,6 +126,10 @@ def cases(ctx) -> dict[str, dict]:
         # --- writing, linking, network, signals ---------------------------------------------
         "overwrite_canary": dict(before=attempt(f"open({str(ctx['canary'])!r}, 'w').write('pwned')"), outcome={None}),
         "delete_canary": dict(before=attempt(f"os.remove({str(ctx['canary'])!r})"), outcome={None}),
+        "chmod_other_student": dict(before=attempt(f"os.chmod({str(ctx['other'])!r}, 0)"), outcome={None}),
+        "touch_and_tag_canary": dict(before=attempt(
+            f"os.utime({str(ctx['canary'])!r}, (0, 0))\nos.setxattr({str(ctx['canary'])!r}, 'user.x', b'1')"),
+            outcome={None}),
         "hard_link": dict(before=attempt(f"os.link({str(ctx['canary'])!r}, 'stolen')"), outcome={None}),
         "tcp": dict(before=attempt(f"import socket\nsocket.create_connection(('127.0.0.1', {ctx['tcp']}), timeout=1).sendall(b'hi')"),
                     outcome={None}),

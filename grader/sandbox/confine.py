@@ -193,7 +193,12 @@ DENIED = (
     "semop", "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend",
     "mq_timedreceive", "mq_notify", "mq_getsetattr", "keyctl", "add_key", "request_key",
     # watching or blocking other processes' file access
-    "fanotify_init", "fanotify_mark",
+    "fanotify_init", "fanotify_mark", "inotify_init", "inotify_init1",
+    # file metadata, which Landlock does not cover: by path, without opening the file, a child
+    # could chmod another student's notebook to 000 (it is the same user) and make it ungradable
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "utime", "utimes", "utimensat", "futimesat",
     # scheduling and priority (of the zygote, or anyone of the same user)
     "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr", "setpriority",
     "ioprio_set", "migrate_pages", "move_pages",
