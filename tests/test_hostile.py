@@ -160,6 +160,7 @@ def test_hostile_cases_contained_in_a_wheel_in_a_fresh_venv(wheel, tmp_path):
 def test_hostile_cases_contained_in_a_user_install(wheel, tmp_path):
     base = getattr(sys, "_base_executable", sys.executable)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    env.setdefault("PIP_CACHE_DIR", os.path.expanduser("~/.cache/pip"))  # the usual cache: faster
     env["HOME"] = str(tmp_path)  # ~/.local is this test's own
     installed = _run([base, "-m", "pip", "install", "-q", "--user", str(wheel)], env=env)
     if installed.returncode != 0 and "externally-managed" in installed.stderr:
