@@ -6,7 +6,7 @@ install's finder, which maps dropout_grader.reference to its folder, is never lo
 script puts on sys.path only the folders holding numpy and pyseccomp, makes the grader's
 package importable from its own folder, and runs the zygote. The same in every install:
 editable, wheel, `--user`, system. CONFIG is JSON: {"path": [...], "package": folder,
-"control": fd, "standins": folder}.
+"control": fd, "standins": folder, "remove_workdirs": bool}.
 """
 
 import importlib.util
@@ -25,7 +25,7 @@ def boot() -> None:
     spec.loader.exec_module(module)
     from dropout_grader.sandbox import zygote
 
-    zygote.main(int(config["control"]), config["standins"])
+    zygote.main(int(config["control"]), config["standins"], bool(config.get("remove_workdirs")))
 
 
 if __name__ == "__main__":

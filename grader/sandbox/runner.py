@@ -104,7 +104,10 @@ def zygote_command(root: str, standins: str, control_fd: int, isolation: str, di
     seccomp = _pyseccomp_file()
     if seccomp:
         path.append(os.path.dirname(seccomp))
-    config = {"path": path, "package": package, "control": control_fd, "standins": standins}
+    # Under bubblewrap only the zygote sees the children's folders (a tmpfs of its own), so it
+    # removes them; otherwise the grader does, alone (two removers would trip over each other).
+    config = {"path": path, "package": package, "control": control_fd, "standins": standins,
+              "remove_workdirs": isolation == "bwrap"}
     python = os.path.realpath(sys.executable)
     # The module's name as the first argument labels the process (ps, /proc/PID/cmdline).
     command = [python, "-s", "-S", "-P", os.path.join(package, "sandbox", "boot.py"),
@@ -250,9 +253,8 @@ class Sandbox:
             os.close(output_r)
             with self._pending_lock:
                 self._pending.pop(job_id, None)
-            if pending.pid is not None:  # the child's own folder (see harness.make_workdir);
-                remove_tree(self._workdir(pending.pid))  # the zygote removed it already, unless
-                                                          # something the child left kept writing
+            if pending.pid is not None and self.isolation != "bwrap":  # see zygote_command
+                remove_tree(self._workdir(pending.pid))
 
     def _collect(self, pending: _Pending, result_r: int, output_r: int) -> ChildRun:
         run = ChildRun()

@@ -61,8 +61,9 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, 
     harness.main(job_fd, result_fd, prepared)
 
 
-def serve(control: socket.socket, prepared: Prepared) -> None:
-    """`prepared`: every child's confinement, made once, here, for the whole run."""
+def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> None:
+    """`prepared`: every child's confinement, made once, here, for the whole run.
+    `remove_workdirs`: remove each child's folder when it ends (under bubblewrap)."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -88,7 +89,8 @@ def serve(control: socket.socket, prepared: Prepared) -> None:
                         break
                     job = pids.pop(pid, None)
                     if job is not None:
-                        remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
+                        if remove_workdirs:
+                            remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
                         send({"job": job, "status": status})
                 continue
             data, fds, _, _ = socket.recv_fds(control, 65536, 3)
@@ -113,7 +115,7 @@ SMALL_FOLDER = 2_000  # entries removed here and now; a larger folder is removed
 
 def remove_workdir(path: str) -> None:
     """The child's folder goes before its end is reported, so the next job starts with the
-    disk freed (under bubblewrap only the zygote can see it). A child that made a huge number
+    disk freed (under bubblewrap only the zygote can see it: its tmpfs). A child that made a huge number
     of files (a tmpfs takes millions) must not stall every other job: such a folder is
     removed by a forked helper instead."""
     if usage(path, SMALL_FOLDER).complete:
@@ -143,7 +145,7 @@ def preload_standins(folder: str) -> None:
         sys.path.remove(folder)
 
 
-def main(control_fd: int, standins: str) -> None:
+def main(control_fd: int, standins: str, remove_workdirs: bool) -> None:
     """Started by boot.py (see there for how the package is found)."""
     die_with_parent()
     if os.getppid() == 1:  # the grader died before we could ask to follow it
@@ -152,6 +154,6 @@ def main(control_fd: int, standins: str) -> None:
     prepared = prepare(list(child_view(standins).read))
     control = socket.socket(fileno=control_fd)
     try:
-        serve(control, prepared)
+        serve(control, prepared, remove_workdirs)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
