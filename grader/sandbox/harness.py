@@ -24,7 +24,9 @@ from dropout_grader.sandbox.confine import Prepared, confine
 from dropout_grader.sandbox.protocol import decode_value, pack, unpack
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 
-BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
+# A courtesy, not a boundary (student code can undo it): the answer key is unreadable because
+# the child's file view does not include it (view.py, confine.py).
+BLOCKED_PACKAGES = ("reference", "rubrics", "grader", "dropout_grader.reference", "dropout_grader.rubrics")
 # Made in the zygote: when memory runs out, there may be none left to build a message.
 OUT_OF_MEMORY = pack({"out_of_memory": True}, {})
 MAX_ITEMS = 64  # entries of a returned tuple/dict that are looked at
@@ -53,7 +55,8 @@ class _ImportBlocker:
     solution or the rubric (files are confined separately where the OS allows it)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED_PACKAGES and name not in sys.modules:
+        blocked = any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES)
+        if blocked and name not in sys.modules:
             raise ImportError(f"module {name!r} is not available while grading")
         return None
 
