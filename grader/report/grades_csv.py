@@ -12,11 +12,11 @@ def render(run: RunResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
     steps = [s.id for s in run.steps]
-    writer.writerow(["student", "path", "status", "score", "max_score", *steps, "wrong_steps"])
+    writer.writerow(["student", "section", "path", "status", "score", "max_score", *steps, "wrong_steps"])
     for result in run.submissions:
         points = {f.step: f.points for f in result.findings}
         wrong = "; ".join(f"{f.step}: {f.diagnosis}" for f in result.wrong)
-        writer.writerow([_cell(result.student), _cell(result.path), result.status, f"{result.score:g}",
+        writer.writerow([_cell(result.student), _cell(result.section), _cell(result.path), result.status, f"{result.score:g}",
                          f"{result.max_score:g}", *(_number(points.get(s)) for s in steps), _cell(wrong)])
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 from dropout_grader.report import grades_csv, html, junit, notebook_html, results_json
 from dropout_grader.report.files import write_atomic
-from dropout_grader.results import RunResult
+from dropout_grader.results import MISSING, RunResult
 
 
 def write_page(path: Path, text: str) -> None:
@@ -31,11 +33,19 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     templates = html.Templates()
     pages = set()
     if notebook_pages:
-        for page in notebook_html.write_pages(run, out / "feedback", html.file_name, write_page, jobs):
+        submitted = replace(run, submissions=[r for r in run.submissions if r.status != MISSING])
+        outcomes = notebook_html.write_pages(submitted, out / "feedback", html.file_name, write_page, jobs)
+        for page in outcomes:
             if page.path is not None:
                 written.append(page.path)
                 pages.add(page.student)
+        problems = sorted({page.problem for page in outcomes if page.path is None and page.problem
+                           and page.problem.startswith("nbconvert's templates")})
+        for problem in problems:  # a machine-wide problem: said once, not per student
+            print(f"grade: warning: {problem}", file=sys.stderr)
     for result in run.submissions:
+        if result.status == MISSING:  # on the roster, nothing submitted: no feedback to give
+            continue
         name = html.file_name(result.student)
         notebook_page = notebook_html.page_name(name) if result.student in pages else None
         put(f"feedback/{name}.html", html.feedback_html(run, result, templates, notebook_page), durable=False)

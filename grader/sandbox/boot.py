@@ -9,9 +9,14 @@ editable, wheel, `--user`, system. CONFIG is JSON: {"path": [...], "package": fo
 "control": fd, "standins": folder, "remove_workdirs": bool}.
 """
 
-import importlib.util
-import json
+import os
 import sys
+
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
+    del sys.path[0]  # Python 3.10 (no -P): this script's own folder, before any other import
+
+import importlib.util  # noqa: E402
+import json  # noqa: E402
 
 
 def boot() -> None:

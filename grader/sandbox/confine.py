@@ -103,7 +103,7 @@ def plan_landlock(read_paths: list[str]) -> LandlockPlan:
         try:
             # Above the child's RLIMIT_NOFILE (64): the low numbers stay free for what the
             # child opens itself (its ruleset, its folder, the student's files).
-            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PLAN_FDS_FROM)
+            high = fcntl.fcntl(fd, getattr(fcntl, "F_DUPFD_CLOEXEC", 1030), PLAN_FDS_FROM)
         except OSError:
             high = fd  # no room up there: confinement may then fail, visibly
         else:

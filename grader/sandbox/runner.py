@@ -110,7 +110,10 @@ def zygote_command(root: str, standins: str, control_fd: int, isolation: str, di
               "remove_workdirs": isolation == "bwrap"}
     python = os.path.realpath(sys.executable)
     # The module's name as the first argument labels the process (ps, /proc/PID/cmdline).
-    command = [python, "-s", "-S", "-P", os.path.join(package, "sandbox", "boot.py"),
+    # -P (3.11+) keeps the script's folder off sys.path; on 3.10 boot.py removes it itself.
+    # Either way the working folder, which student code can write, is never on it.
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    command = [python, "-s", "-S", *safe_path, os.path.join(package, "sandbox", "boot.py"),
                "dropout_grader.sandbox.zygote", json.dumps(config)]
     if isolation == "bwrap":
         command = bubblewrap_command(root, standins, package, python, seccomp, disk_mb) + command
