@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dropout_grader.report import charts
-from dropout_grader.results import GRADED, MISSING, Finding, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, MISSING, Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
@@ -108,8 +108,9 @@ def class_report(run: RunResult, templates: Templates | None = None, notebook_pa
         pass_rates.append({"step": step.id, "title": step.title, "right": right, "wrong": wrong,
                            "rate": 100 * right / len(judged) if judged else 0.0})
     missing = sum(r.status == MISSING for r in rows)
-    stats = {"students": students - missing, "graded": len(graded), "ungradable": students - missing - len(graded),
-             "missing": missing,
+    errors = sum(r.status == GRADING_ERROR for r in rows)
+    stats = {"students": students - missing, "graded": len(graded),
+             "ungradable": students - missing - len(graded) - errors, "missing": missing, "grading_errors": errors,
              "full": sum(r.score >= r.max_score for r in graded), "max_score": max_score,
              "median": statistics.median(scores) if scores else 0, "mean": statistics.fmean(scores) if scores else 0}
     # Charts describe a class; for one notebook (a student's own check) they say nothing and

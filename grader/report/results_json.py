@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dropout_grader.results import RunResult
+from dropout_grader.results import GRADING_ERROR, RunResult
 
 
 def results_document(run: RunResult) -> dict:
@@ -27,6 +27,7 @@ def results_document(run: RunResult) -> dict:
                 "sources": {str(cell): text for cell, text in s.sources.items()},
                 "code_sha256": s.code_sha256,
                 "reused": s.reused,
+                **({"error": s.error} if s.status == GRADING_ERROR else {}),
             }
             for s in run.submissions
         ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from dropout_grader.results import GRADED, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, SubmissionResult
 
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
 COLORS = {"ok": "32", "note": "33", "wrong": "31"}
@@ -42,6 +42,8 @@ def step_words(step: str, diagnosis: str | None) -> str:
 
 def describe_wrong(result: SubmissionResult) -> str:
     """The wrong steps in words, for one row of the class table."""
+    if result.status == GRADING_ERROR:  # the grader's failure, said as such
+        return f"grading error, not the student's: {result.error}"
     if result.status != GRADED:
         return f"ungradable: {result.findings[0].message}" if result.findings else "ungradable"
     words = [step_words(f.step, f.diagnosis) for f in result.wrong]
@@ -77,10 +79,12 @@ def render_table(run: RunResult, style: Style, width: int = 100) -> str:
 def render_summary(run: RunResult, seconds: float) -> str:
     rows = run.submissions
     graded = [r for r in rows if r.status == GRADED]
+    errors = sum(r.status == GRADING_ERROR for r in rows)
     full = sum(1 for r in graded if r.score >= r.max_score)
     rate = f", {len(rows) / seconds:.1f} notebooks/s" if seconds > 0 else ""
     return (f"{len(rows)} notebooks: {full} full marks, {len(graded) - full} with wrong steps, "
-            f"{len(rows) - len(graded)} ungradable; {seconds:.2f} s{rate}")
+            f"{len(rows) - len(graded) - errors} ungradable" + (f", {errors} grading errors" if errors else "")
+            + f"; {seconds:.2f} s{rate}")
 
 
 def render_feedback(result: SubmissionResult, style: Style, width: int = 100, show_output: bool = True) -> str:

@@ -52,7 +52,7 @@ class ChildRun:
     exit_code: int | None = None  # exit code, or None when killed by a signal
     signal: int | None = None
     killed_by_grader: bool = False  # the grader killed it (time or size limit) before it ended
-    disk_exceeded: bool = False  # killed for filling its folder past the limits
+    disk_exceeded: bool = False  # filled its folder past the limits (killed, or ended first)
     wall_seconds: float = 0.0
 
 
@@ -188,6 +188,7 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
+        self._closing = threading.Event()  # set before close() kills anything
         command = zygote_command(self._root, standins, theirs.fileno(), isolation, limits.disk_mb)
         try:
             self._process = subprocess.Popen(
@@ -300,7 +301,7 @@ class Sandbox:
                 else:
                     run.output_truncated = True  # keep draining so the child is not blocked
         selector.close()
-        if not (run.timed_out or run.result_too_large):
+        if not (run.timed_out or run.result_too_large or run.disk_exceeded):
             # Both pipes are closed: the child is exiting. Let it, so a clean exit is not
             # mistaken for a kill; then take down anything it left behind.
             pending.ended.wait(max(0.0, min(2.0, deadline - time.monotonic())))
@@ -312,6 +313,10 @@ class Sandbox:
             raise SandboxError(f"the sandbox did not report child {pending.pid} ending")
         run.wall_seconds = time.monotonic() - start
         status = pending.status
+        if self._closing.is_set():  # killed by close() (an interrupted run), not by its own doing
+            raise SandboxError("the sandbox was closed while the child ran (the run was stopped)")
+        if status is None:  # released because the zygote is gone: nothing the student did
+            raise SandboxError("the sandbox interpreter is gone; the child's end was not reported")
         if status is not None:
             if os.WIFSIGNALED(status):
                 run.signal = os.WTERMSIG(status)
@@ -333,6 +338,7 @@ class Sandbox:
         return not used.complete or used.bytes > self.limits.disk_mb * 2**20
 
     def close(self) -> None:
+        self._closing.set()
         with self._pending_lock:  # children still running (an interrupted batch): end them
             for pending in self._pending.values():
                 _kill_group(pending.pid)
