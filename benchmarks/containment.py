@@ -1,11 +1,13 @@
 """What happens to hostile code, per isolation mode available here.
 
-    python benchmarks/containment.py
+    python benchmarks/containment.py [--mode process|bwrap]
 
-For each behaviour in hostile_cases.py and each mode ("process": child with rlimits, Landlock
-and seccomp; "bwrap": the same inside bubblewrap), grades the notebook alone and prints the
-verdict, whether it was contained (nothing printed 'ESCAPED', canary intact, listener silent,
-no process left behind) and the time to the verdict.
+For each behaviour in hostile_cases.py and each mode ("process": child with rlimits, dropped
+capabilities, Landlock and seccomp; "bwrap": the same inside bubblewrap), grades the notebook
+alone and prints the verdict, whether it was contained (nothing printed 'ESCAPED' nor any line
+of the answer key, canary intact, no listener contacted, no SysV IPC object left, no process
+left behind, the child's folder removed) and the time to the verdict. The first line says which
+install of dropout_grader ran (editable checkout, wheel, --user).
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ def leftovers(root: str) -> int:
     return count
 
 
-def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
+SLOW = {"infinite_loop", "sleep_forever", "ignore_sigterm", "gradual_growth", "print_a_gigabyte",
+        "many_megabyte_files", "nested_folders"}
+
+
+def run_mode(mode: str, folder: Path, quick: bool = False) -> list[tuple[str, str, bool, float]]:
     data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
     data["limits"] = LIMITS
     rubric_path = folder / "rubric.yaml"
@@ -56,12 +62,17 @@ def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
     canary = folder / "canary.txt"
     canary.write_text("untouched")
     other = write_notebook(folder / "other.ipynb", hostile_cases.IMPORTS, hostile_cases.GOOD)
-    tcp, udp = hostile_cases.listeners()
-    ctx = {"other": other, "canary": canary, "tcp": tcp.getsockname()[1], "udp": udp.getsockname()[1]}
+    services = hostile_cases.listeners(folder)
+    ctx = hostile_cases.context(folder, other, canary, services)
+    key = hostile_cases.answer_key_text()
     rows = []
     with Grader(load_rubric(rubric_path), isolation=mode) as grader:
         seccomp = any(p["name"] == "seccomp" and p["active"] for p in grader.protections)
+        print(f"{mode}: in force: {', '.join(p['name'] for p in grader.protections if p['active'])}; "
+              f"missing: {', '.join(p['name'] for p in grader.protections if not p['active']) or 'none'}")
         for name, case in hostile_cases.cases(ctx).items():
+            if quick and name in SLOW:
+                continue
             if name == "kill_everyone" and not seccomp:
                 rows.append((name, "skipped (no seccomp here)", True, 0.0))
                 continue
@@ -70,25 +81,44 @@ def run_mode(mode: str, folder: Path) -> list[tuple[str, str, bool, float]]:
             result = grader.grade(Submission(name, str(path)))
             seconds = time.monotonic() - started
             outcome = next(f for f in result.findings if f.step == "forward.function")
-            contained = ("ESCAPED" not in result.output and canary.read_text() == "untouched"
-                         and not hostile_cases.heard(tcp, udp) and leftovers(grader.sandbox._root) == 0)
-            wrong = next((f for f in result.findings if f.verdict == "wrong"), None)
+            contained = ("ESCAPED" not in result.output and not hostile_cases.leaked(result.output, key)
+                         and canary.read_text() == "untouched" and not services.heard()
+                         and not hostile_cases.ipc_objects() and leftovers(grader.sandbox._root) == 0
+                         and not os.listdir(grader.sandbox._root))
+            wrong = next((f for f in result.findings if f.verdict == "wrong" and f.step.startswith("forward")), None)
             verdict = (outcome.diagnosis or (f"{wrong.step.split('.')[-1]}: {wrong.diagnosis}" if wrong else None)
                        or "ran; attempt blocked")
             rows.append((name, verdict, contained, seconds))
-    tcp.close()
-    udp.close()
+    services.close()
     return rows
 
 
+def install_kind() -> str:
+    import dropout_grader
+
+    where = os.path.dirname(dropout_grader.__file__)
+    if not any(part in where for part in ("site-packages", "dist-packages")):
+        return f"editable checkout ({where})"
+    return f"{'--user install' if where.startswith(os.path.expanduser('~')) else 'installed wheel'} ({where})"
+
+
 def main() -> None:
-    modes = ["process"] + (["bwrap"] if bubblewrap_works() else [])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("process", "bwrap"), action="append")
+    parser.add_argument("--quick", action="store_true",
+                        help="leave out the behaviours that run into the wall clock (the same in every install)")
+    arguments = parser.parse_args()
+    modes = arguments.mode or ["process"] + (["bwrap"] if bubblewrap_works() else [])
     table: dict[str, dict[str, tuple[str, bool, float]]] = {}
     for mode in modes:
         with tempfile.TemporaryDirectory() as folder:
-            for name, verdict, contained, seconds in run_mode(mode, Path(folder)):
+            for name, verdict, contained, seconds in run_mode(mode, Path(folder), arguments.quick):
                 table.setdefault(name, {})[mode] = (verdict, contained, seconds)
-    print(f"limits: {LIMITS}; modes available here: {', '.join(modes)}")
+    print(f"dropout_grader: {install_kind()}; python {sys.version.split()[0]}; "
+          f"Linux {os.uname().release}; running as uid {os.getuid()}")
+    print(f"limits: {LIMITS}; modes: {', '.join(modes)}")
     header = f"{'behaviour':32}" + "".join(f"{mode + ': verdict':>28}{'contained':>11}{'s':>7}" for mode in modes)
     print(header)
     for name, by_mode in table.items():

@@ -182,3 +182,187 @@ def test_exit_at_import_is_an_error_for_that_notebook_only(strict):
     outcome = forward_outcome(result)
     assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
     assert "exited with code 3" in outcome.message
+
+
+# --- the child's view, its privileges and its folder ------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from dropout_grader.sandbox import tree  # noqa: E402
+from dropout_grader.sandbox.view import child_view  # noqa: E402
+
+
+def test_child_view_lists_no_package_folder_nor_the_answer_key():
+    import importlib.util
+    import sysconfig
+
+    from dropout_grader.reference.dropout import STANDINS
+
+    view = child_view(str(STANDINS)).read
+    key = [os.path.realpath(p) for name in ("dropout_grader.reference", "dropout_grader.rubrics")
+           for p in importlib.util.find_spec(name).submodule_search_locations]
+    grader = os.path.realpath(os.path.dirname(importlib.util.find_spec("dropout_grader").origin))
+    for path in view:
+        assert os.path.basename(path) not in ("site-packages", "dist-packages"), path
+        # nothing allowed contains the answer key or the grader's modules...
+        assert not any(k == path or k.startswith(path + os.sep) for k in key + [grader]), path
+    # ...yet the standard library and numpy are there
+    assert os.path.join(os.path.realpath(sysconfig.get_paths()["stdlib"]), "os.py") in view
+    assert os.path.dirname(os.path.realpath(np.__file__)) in view
+
+
+def _in_fresh_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    return ran.stdout
+
+
+SYSCALL_PROBES = {  # name: C call on x86_64, each harmless if it were allowed
+    "io_uring_setup": "libc.syscall(425, 8, ctypes.create_string_buffer(120))",
+    "socket": "libc.socket(2, 2, 0)",
+    "socketpair": "libc.socketpair(1, 1, 0, (ctypes.c_int * 2)())",
+    "shmget": "libc.shmget(0, 4096, 0o1600)",
+    "msgget": "libc.msgget(0, 0o1600)",
+    "semget": "libc.semget(0, 1, 0o1600)",
+    "fanotify_init": "libc.fanotify_init(0, 0)",
+    "rt_sigqueueinfo": "libc.syscall(129, os.getppid(), 0, info)",
+    "pidfd_open": "libc.syscall(434, os.getppid(), 0)",
+    "sched_setaffinity": "libc.syscall(203, os.getppid(), 0, None)",
+    "setpriority": "libc.setpriority(0, os.getppid(), 0)",
+    "sethostname": "libc.sethostname(b'x' * 200, 200)",
+    "mknod": "libc.mknod(b'fifo', 0o10600, 0)",
+    "fcntl_setown": "libc.fcntl(0, 8, os.getppid())",
+    "kill": "libc.kill(os.getppid(), 0)",
+    "tgkill": "libc.syscall(234, os.getppid(), os.getppid(), 0)",
+}
+
+
+def test_seccomp_alone_denies_what_landlock_would_not():
+    """Where Landlock is missing or old (no network or scoping ABI), seccomp alone closes
+    io_uring, sockets, IPC, fanotify, signals and scheduling aimed at others."""
+    out = _in_fresh_python(
+        "import ctypes, os, tempfile\nos.chdir(tempfile.mkdtemp())\n"
+        "from dropout_grader.sandbox.confine import apply_seccomp\n"
+        "assert apply_seccomp().active\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+        "info = (ctypes.c_int * 32)()\ninfo[2] = -1\n"
+        + "".join(f"r = {call}\nprint({name!r}, r, ctypes.get_errno())\n" for name, call in SYSCALL_PROBES.items())
+        + "ctypes.set_errno(0)\nprint('own', libc.kill(os.getpid(), 0), ctypes.get_errno())\n")
+    results = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    for name in SYSCALL_PROBES:
+        assert results[name] == ["-1", "1"], (name, results[name])  # -1, EPERM
+    assert results["own"] == ["0", "0"]  # signals to itself still work (the pid was patched in)
+
+
+def test_capabilities_are_dropped_even_as_root():
+    out = _in_fresh_python(
+        "import ctypes\nfrom dropout_grader.sandbox.confine import drop_capabilities\n"
+        "print(drop_capabilities().active)\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "header = (ctypes.c_uint32 * 2)(0x20080522, 0)\ndata = (ctypes.c_uint32 * 6)()\n"
+        "libc.capget(header, data)\nprint(list(data))\n"
+        "print(libc.prctl(23, 21, 0, 0, 0), libc.prctl(39, 0, 0, 0, 0))")  # CAPBSET_READ SYS_ADMIN; NO_NEW_PRIVS
+    active, data, flags = out.splitlines()
+    assert active == "True" and data == str([0] * 6)
+    bounding, no_new_privs = flags.split()
+    assert no_new_privs == "1"
+    assert bounding == ("0" if os.getuid() == 0 else bounding)
+
+
+def test_the_zygote_holds_nothing_of_the_answer_key(strict):
+    result = strict(forward_with(
+        "import sys\nprint('MODULES', sorted(m for m in sys.modules if m.startswith('dropout_grader')))\n"
+        "print('FINDERS', [type(f).__name__ for f in sys.meta_path])"))
+    modules = result.output.split("MODULES", 1)[1].splitlines()[0]
+    assert "reference" not in modules and "rubrics" not in modules and "pipeline" not in modules, modules
+    assert "Editable" not in result.output.split("FINDERS", 1)[1].splitlines()[0]
+
+
+def _nest(root, depth: int, name: str = "d") -> None:
+    """`depth` nested folders, made fd-relative (the path is longer than PATH_MAX)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        with open(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as handle:
+            handle.write("x")
+        os.fchmod(fd, 0o500)  # write-protected at the bottom
+    finally:
+        os.close(fd)
+
+
+def test_removal_of_3000_nested_folders_neither_recurses_nor_raises(tmp_path):
+    root = tmp_path / "job"
+    root.mkdir()
+    _nest(str(root), 3000)
+    used = tree.usage(str(root), 10_000)
+    assert used.complete and used.entries == 3001
+    assert tree.remove_tree(str(root)) is True
+    assert not root.exists()
+
+
+def test_removal_does_not_follow_symlinks_out(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    root = tmp_path / "job"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "out").symlink_to(outside)
+    (root / "link").symlink_to(outside / "keep.txt")
+    os.chmod(root / "a", 0)
+    assert tree.remove_tree(str(root)) is True
+    assert (outside / "keep.txt").read_text() == "keep" and not root.exists()
+
+
+def test_usage_stops_at_its_entry_bound(tmp_path):
+    for i in range(50):
+        (tmp_path / f"f{i}").write_bytes(b"x" * 5000)
+    assert tree.usage(str(tmp_path), 20).complete is False
+    whole = tree.usage(str(tmp_path), 1000)
+    assert whole.complete and whole.entries == 50 and whole.bytes >= 50 * 4096
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.recursive(st.just(None), lambda kids: st.dictionaries(
+    st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)), min_size=1, max_size=12)
+    .filter(lambda n: n not in (".", "..")), kids, max_size=4), max_leaves=20))
+def test_removal_of_any_tree_leaves_nothing(tmp_path_factory, shape):
+    root = tmp_path_factory.mktemp("any") / "job"
+    root.mkdir()
+
+    def make(folder, node):
+        for name, child in (node or {}).items():
+            path = folder / name
+            if child is None:
+                path.write_bytes(name.encode("utf-8", "surrogatepass"))
+            else:
+                path.mkdir()
+                make(path, child)
+                os.chmod(path, 0o500)
+
+    make(root, shape if isinstance(shape, dict) else {})
+    assert tree.remove_tree(str(root)) is True
+    assert not root.exists()
+
+
+def test_a_child_filling_its_folder_is_stopped_and_the_folder_removed(notebook, tmp_path):
+    """Process mode: RLIMIT_FSIZE caps each file at 1 MB; the grader measures the folder
+    and kills a child past its bound (under bubblewrap the folder is a size-limited tmpfs)."""
+    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    data["limits"] = {"cpu_seconds": 5, "wall_seconds": 10, "memory_mb": 512, "output_kb": 4, "result_mb": 1}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    strict_grader = Grader(load_rubric(tmp_path / "r.yaml"), isolation="process")
+    path = notebook(IMPORTS, forward_with(
+        "chunk = b'x' * ((1 << 20) - 1)\nfor i in range(3072):\n    with open(f'f{i}', 'wb') as f:\n"
+        "        f.write(chunk)\nprint('WROTE ALL')"))
+    with strict_grader:
+        started = time.monotonic()
+        result = strict_grader.grade(Submission("disk", str(path)))
+        assert time.monotonic() - started < 8  # stopped, not timed out
+        assert "WROTE ALL" not in result.output
+        assert forward_outcome(result).diagnosis == "error"
+        assert os.listdir(strict_grader.sandbox._root) == []

@@ -20,13 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from dropout_grader.sandbox.confine import confine, python_paths
+from dropout_grader.sandbox.confine import Prepared, confine
 from dropout_grader.sandbox.protocol import decode_value, pack, unpack
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 from dropout_grader.sandbox import own_modules
 from dropout_grader.sandbox.values import describe
 
-BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
+# A courtesy, not a boundary (student code can undo it): the answer key is unreadable because
+# the child's file view does not include it (view.py, confine.py).
+BLOCKED_PACKAGES = ("reference", "rubrics", "grader", "dropout_grader.reference", "dropout_grader.rubrics")
 # Made in the zygote: when memory runs out, there may be none left to build a message.
 OUT_OF_MEMORY = pack({"out_of_memory": True}, {})
 
@@ -54,7 +56,8 @@ class _ImportBlocker:
     solution or the rubric (files are confined separately where the OS allows it)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED_PACKAGES and name not in sys.modules:
+        blocked = any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES)
+        if blocked and name not in sys.modules:
             raise ImportError(f"module {name!r} is not available while grading")
         return None
 
@@ -139,12 +142,12 @@ def make_workdir() -> str:
     return path
 
 
-def run(job_blob: bytes) -> bytes:
+def run(job_blob: bytes, prepared: Prepared) -> bytes:
     header, arrays = unpack(job_blob)
     set_limits(header["limits"])
     workdir = make_workdir()
     confine_imports(header["standins"])
-    protections = confine(python_paths() + [header["standins"]], workdir)
+    protections = confine(prepared, workdir)
     compat = NumpyCompat()
     compat.install()
     recorder = RandomRecorder()
@@ -195,13 +198,13 @@ def run(job_blob: bytes) -> bytes:
     return pack(result_header, out_arrays)
 
 
-def main(job_fd: int, result_fd: int) -> None:
+def main(job_fd: int, result_fd: int, prepared: Prepared) -> None:
     """Entry point in the forked child; never returns."""
     code = 0
     try:
         with os.fdopen(job_fd, "rb") as job:
             blob = job.read()
-        message = run(blob)
+        message = run(blob, prepared)
         # Student code may have replaced sys.stdout; the result goes to its own descriptor.
         view = memoryview(message)
         while view:

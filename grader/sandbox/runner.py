@@ -21,6 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from dropout_grader.sandbox.tree import remove_tree, usage
+
 # Variables a child keeps from the grader's environment: what numpy needs to compute
 # correctly on this machine, nothing that could carry a secret (tokens, keys, CI variables).
 KEPT_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL")
@@ -33,6 +35,10 @@ class SandboxLimits:
     memory_mb: int = 2048
     output_kb: int = 64
     result_mb: int = 64
+    # The child's own folder: at most this much on disk and this many entries (files, folders).
+    # Each file is also capped at 1 MB by RLIMIT_FSIZE in the child (harness.set_limits).
+    disk_mb: int = 64
+    disk_entries: int = 10_000
 
 
 @dataclass
@@ -46,18 +52,12 @@ class ChildRun:
     exit_code: int | None = None  # exit code, or None when killed by a signal
     signal: int | None = None
     killed_by_grader: bool = False  # the grader killed it (time or size limit) before it ended
+    disk_exceeded: bool = False  # filled its folder past the limits (killed, or ended first)
     wall_seconds: float = 0.0
 
 
 class SandboxError(Exception):
     """The sandbox itself failed (not the student's code)."""
-
-
-# Start the zygote with its working folder (the sandbox's, writable by student code) off
-# sys.path: -P does it from Python 3.11; on 3.10 the bootstrap removes it before any import.
-ZYGOTE_ENTRY = (["-P", "-m", "dropout_grader.sandbox.zygote"] if sys.version_info >= (3, 11) else
-                ["-c", "import sys, runpy; del sys.path[0]; "
-                       "runpy.run_module('dropout_grader.sandbox.zygote', run_name='__main__', alter_sys=True)"])
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -77,6 +77,7 @@ class _Pending:
 
 
 ISOLATION_MODES = ("auto", "bwrap", "process")
+DISK_CHECK_SECONDS = 0.05  # how often the child's folder is measured (process mode)
 
 
 def bubblewrap_works() -> bool:
@@ -91,21 +92,75 @@ def bubblewrap_works() -> bool:
         return False
 
 
-def bubblewrap_command(root: str, standins: str) -> list[str]:
-    """A read-only view of only what the zygote needs: the interpreter and its packages, the
-    grader's sandbox code, the stand-in modules; a private /tmp; no network."""
-    import dropout_grader as grader
-    from dropout_grader.sandbox.confine import python_paths
+def zygote_command(root: str, standins: str, control_fd: int, isolation: str, disk_mb: int) -> list[str]:
+    """The zygote's command line: the interpreter without `site` running boot.py (see there),
+    inside bubblewrap when asked."""
+    import numpy
+
+    import dropout_grader
+
+    package = os.path.dirname(os.path.abspath(dropout_grader.__file__))
+    path = [os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))]
+    seccomp = _pyseccomp_file()
+    if seccomp:
+        path.append(os.path.dirname(seccomp))
+    # Under bubblewrap only the zygote sees the children's folders (a tmpfs of its own), so it
+    # removes them; otherwise the grader does, alone (two removers would trip over each other).
+    config = {"path": path, "package": package, "control": control_fd, "standins": standins,
+              "remove_workdirs": isolation == "bwrap"}
+    python = os.path.realpath(sys.executable)
+    # The module's name as the first argument labels the process (ps, /proc/PID/cmdline).
+    # -P (3.11+) keeps the script's folder off sys.path; on 3.10 boot.py removes it itself.
+    # Either way the working folder, which student code can write, is never on it.
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    command = [python, "-s", "-S", *safe_path, os.path.join(package, "sandbox", "boot.py"),
+               "dropout_grader.sandbox.zygote", json.dumps(config)]
+    if isolation == "bwrap":
+        command = bubblewrap_command(root, standins, package, python, seccomp, disk_mb) + command
+    return command
+
+
+def bubblewrap_command(root: str, standins: str, package: str, python: str, seccomp: str | None,
+                       disk_mb: int) -> list[str]:
+    """A read-only view of only what the zygote needs (the child's explicit view, the
+    interpreter, the sandbox's own modules, pyseccomp), a minimal /dev, a small private /tmp,
+    the working folder a size-limited tmpfs, no network, IPC or UTS shared with the host."""
+    from dropout_grader.sandbox.view import LIBRARY_FOLDERS, child_view, zygote_files
 
     command = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
                "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    read_only = set(python_paths()) | {"/usr", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
-                                       os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__)))
-                                       + "/grader", standins}
-    for path in sorted(read_only):
-        command += ["--ro-bind-try", path, path]
-    return command + ["--bind", root, root, "--chdir", root, "--"]
+               "--proc", "/proc", "--dev", "/dev", "--size", str(2**20), "--tmpfs", "/tmp"]
+    for folder in LIBRARY_FOLDERS + ("/sbin",):  # merged /usr: /lib -> usr/lib, as on the host
+        if os.path.islink(folder):
+            command += ["--symlink", os.readlink(folder), folder]
+    read_only = list(child_view(standins).read) + zygote_files(package) + [python] + _libpython()
+    if seccomp:
+        # pyseccomp finds libseccomp with ctypes.util.find_library, which runs `ldconfig -p`
+        # (in the zygote, once; children cannot exec).
+        ldconfig = shutil.which("ldconfig", path="/sbin:/usr/sbin")
+        read_only += [seccomp] + ([os.path.realpath(ldconfig)] if ldconfig else [])
+    for path in dict.fromkeys(read_only):
+        if not path.startswith(("/proc", "/dev/")):
+            command += ["--ro-bind-try", path, path]
+    return command + ["--size", str(disk_mb * 2**20), "--tmpfs", root, "--chdir", root, "--"]
+
+
+def _pyseccomp_file() -> str | None:
+    try:
+        import pyseccomp
+    except (ImportError, OSError):
+        return None
+    return os.path.realpath(pyseccomp.__file__)
+
+
+def _libpython() -> list[str]:
+    """The interpreter's shared library, when it was built with one (the loader needs it)."""
+    import sysconfig
+
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return []
+    name = sysconfig.get_config_var("INSTSONAME") or ""
+    return [os.path.realpath(os.path.join(sysconfig.get_config_var("LIBDIR") or "", name))] if name else []
 
 
 class Sandbox:
@@ -134,9 +189,7 @@ class Sandbox:
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._closing = threading.Event()  # set before close() kills anything
-        command = [sys.executable, "-s", *ZYGOTE_ENTRY, str(theirs.fileno()), standins]
-        if isolation == "bwrap":
-            command = bubblewrap_command(self._root, standins) + command
+        command = zygote_command(self._root, standins, theirs.fileno(), isolation, limits.disk_mb)
         try:
             self._process = subprocess.Popen(
                 command, pass_fds=[theirs.fileno()], env=child_environment(self._root), cwd=self._root,
@@ -204,8 +257,8 @@ class Sandbox:
             os.close(output_r)
             with self._pending_lock:
                 self._pending.pop(job_id, None)
-            if pending.pid is not None:  # the child's own folder (see harness.make_workdir)
-                shutil.rmtree(os.path.join(self._root, f"job-{pending.pid}"), ignore_errors=True)
+            if pending.pid is not None and self.isolation != "bwrap":  # see zygote_command
+                remove_tree(self._workdir(pending.pid))
 
     def _collect(self, pending: _Pending, result_r: int, output_r: int) -> ChildRun:
         run = ChildRun()
@@ -219,12 +272,20 @@ class Sandbox:
         selector.register(result_r, selectors.EVENT_READ, "result")
         selector.register(output_r, selectors.EVENT_READ, "output")
         open_streams = 2
+        next_check = start + DISK_CHECK_SECONDS
         while open_streams:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 run.timed_out = True
                 break
-            for key, _ in selector.select(remaining):
+            if now >= next_check:
+                if self._over_disk(pending.pid):
+                    run.disk_exceeded = True
+                    break
+                # A folder that is slow to measure (thousands of entries) is measured less often.
+                next_check = time.monotonic() + max(DISK_CHECK_SECONDS, 4 * (time.monotonic() - now))
+            for key, _ in selector.select(min(remaining, DISK_CHECK_SECONDS)):
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     selector.unregister(key.fd)
@@ -240,10 +301,12 @@ class Sandbox:
                 else:
                     run.output_truncated = True  # keep draining so the child is not blocked
         selector.close()
-        if not (run.timed_out or run.result_too_large):
+        if not (run.timed_out or run.result_too_large or run.disk_exceeded):
             # Both pipes are closed: the child is exiting. Let it, so a clean exit is not
             # mistaken for a kill; then take down anything it left behind.
             pending.ended.wait(max(0.0, min(2.0, deadline - time.monotonic())))
+        if not (run.timed_out or run.result_too_large or run.disk_exceeded) and self._over_disk(pending.pid):
+            run.disk_exceeded = True  # filled its folder and ended before the next check
         run.killed_by_grader = not pending.ended.is_set()
         _kill_group(pending.pid)
         if not pending.ended.wait(10):
@@ -263,6 +326,17 @@ class Sandbox:
         run.output = output.decode("utf-8", errors="replace")
         return run
 
+    def _workdir(self, pid: int) -> str:
+        return os.path.join(self._root, f"job-{pid}")
+
+    def _over_disk(self, pid: int) -> bool:
+        """Process mode: the child's folder is on the host's disk, which only this check
+        bounds. (Under bubblewrap it is a size-limited tmpfs the grader cannot see.)"""
+        if self.isolation == "bwrap":
+            return False
+        used = usage(self._workdir(pid), self.limits.disk_entries)
+        return not used.complete or used.bytes > self.limits.disk_mb * 2**20
+
     def close(self) -> None:
         self._closing.set()
         with self._pending_lock:  # children still running (an interrupted batch): end them
@@ -281,7 +355,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-            shutil.rmtree(self._root, ignore_errors=True)
+            remove_tree(self._root)
 
     def __enter__(self):
         return self

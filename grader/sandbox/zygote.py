@@ -26,6 +26,9 @@ import sys
 import numpy  # noqa: F401 - imported once here so every child starts warm
 
 from dropout_grader.sandbox import harness
+from dropout_grader.sandbox.confine import Prepared, prepare
+from dropout_grader.sandbox.tree import remove_tree, usage
+from dropout_grader.sandbox.view import child_view
 
 
 PR_SET_PDEATHSIG = 1
@@ -39,13 +42,14 @@ def die_with_parent() -> None:
         pass  # not Linux: the zygote still exits when its socket closes
 
 
-def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) -> None:
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared) -> None:
     try:
         die_with_parent()
         os.setsid()
         control.close()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        os.close(devnull)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
@@ -54,10 +58,12 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket) 
         signal.set_wakeup_fd(-1)
     except BaseException:  # noqa: BLE001
         os._exit(5)
-    harness.main(job_fd, result_fd)
+    harness.main(job_fd, result_fd, prepared)
 
 
-def serve(control: socket.socket) -> None:
+def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> None:
+    """`prepared`: every child's confinement, made once, here, for the whole run.
+    `remove_workdirs`: remove each child's folder when it ends (under bubblewrap)."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -83,6 +89,8 @@ def serve(control: socket.socket) -> None:
                         break
                     job = pids.pop(pid, None)
                     if job is not None:
+                        if remove_workdirs:
+                            remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
                         send({"job": job, "status": status})
                 continue
             data, fds, _, _ = socket.recv_fds(control, 65536, 3)
@@ -95,11 +103,29 @@ def serve(control: socket.socket) -> None:
                 selector.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _child(job_fd, result_fd, output_fd, control)
+                _child(job_fd, result_fd, output_fd, control, prepared)
             for fd in fds:
                 os.close(fd)
             pids[pid] = job
             send({"job": job, "pid": pid})
+
+
+SMALL_FOLDER = 2_000  # entries removed here and now; a larger folder is removed in the background
+
+
+def remove_workdir(path: str) -> None:
+    """The child's folder goes before its end is reported, so the next job starts with the
+    disk freed (under bubblewrap only the zygote can see it: its tmpfs). A child that made a huge number
+    of files (a tmpfs takes millions) must not stall every other job: such a folder is
+    removed by a forked helper instead."""
+    if usage(path, SMALL_FOLDER).complete:
+        remove_tree(path)
+        return
+    if os.fork() == 0:
+        try:
+            remove_tree(path)
+        finally:
+            os._exit(0)
 
 
 def preload_standins(folder: str) -> None:
@@ -119,17 +145,15 @@ def preload_standins(folder: str) -> None:
         sys.path.remove(folder)
 
 
-def main() -> None:
+def main(control_fd: int, standins: str, remove_workdirs: bool) -> None:
+    """Started by boot.py (see there for how the package is found)."""
     die_with_parent()
     if os.getppid() == 1:  # the grader died before we could ask to follow it
         return
-    preload_standins(sys.argv[2] if len(sys.argv) > 2 else "")
-    control = socket.socket(fileno=int(sys.argv[1]))
+    preload_standins(standins)
+    prepared = prepare(list(child_view(standins).read))
+    control = socket.socket(fileno=control_fd)
     try:
-        serve(control)
+        serve(control, prepared, remove_workdirs)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
-
-
-if __name__ == "__main__":
-    main()
