@@ -13,7 +13,7 @@ from pathlib import Path
 from dropout_grader import __version__
 from dropout_grader.discover import DiscoveryError, discover
 from dropout_grader.errors import GradebookError
-from dropout_grader.report import github, gradescope, terminal
+from dropout_grader.report import audience, github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
                         help="how student code is confined: bwrap (bubblewrap namespaces), process "
                              "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
+    parser.add_argument("--audience", choices=audience.AUDIENCES, default=None,
+                        help="who reads what grade prints: student leaves out the rubric's hidden steps "
+                             "(default: student in GitHub or Gradescope mode or when CI is set, else staff)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the closing line")
     parser.add_argument("--version", action="version", version=f"grade {__version__}")
     return parser
@@ -150,14 +153,19 @@ def run(argv: list[str] | None) -> int:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
     if args.github:
         publish_to_github(run_result)
+    reader = audience.terminal_audience(os.environ, github=args.github, gradescope=bool(args.gradescope),
+                                        choice=args.audience)
+    hidden = audience.hidden_steps(run_result) if reader == audience.STUDENT else set()
     if not args.quiet:
         if len(results) == 1:
-            print(terminal.render_feedback(results[0], style, width, show_output=not args.github))
+            print(terminal.render_feedback(results[0], style, width, hidden=hidden,
+                                           show_output=not args.github and (run_result.show_output or reader == audience.STAFF),
+                                           show_code=run_result.show_code or reader == audience.STAFF))
             if args.github and results[0].output and run_result.show_output:
                 print("printed by the notebook's code:")
                 print(github.fenced_output(results[0]), end="")
         else:
-            print(terminal.render_table(run_result, style, width))
+            print(terminal.render_table(run_result, style, width, hidden=hidden))
     reused = sum(r.reused for r in results)
     if reused:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
@@ -176,13 +184,15 @@ def publish_to_github(run_result) -> None:
             texts[result.path] = Path(result.path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             pass
-    for command in github.annotations(run_result, texts):
+    for command in github.annotations(run_result, texts, workspace=os.environ.get("GITHUB_WORKSPACE")):
         print(command)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
+            # GitHub drops a step's summary over 1 MiB whole: fit in what earlier steps left.
+            used = os.path.getsize(summary_path) if os.path.exists(summary_path) else 0
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(github.summary(run_result))
+                handle.write(github.summary(run_result, budget=github.SUMMARY_BYTES - used))
         except OSError as error:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,7 @@ class Grader:
 
     def _remember(self, submission: Submission, file_sha: str | None, code_sha: str, grade) -> SubmissionResult:
         """Grade, and record the result in the gradebook the moment it is known."""
-        result = replace(grade(), code_sha256=code_sha)
+        result = replace(grade(), code_sha256=code_sha, graded_at=_now())
         if self.gradebook is not None:
             self.gradebook.record(result, code_sha, self.rubric.sha256, build_id(), file_sha256=file_sha)
         return result
@@ -330,6 +331,11 @@ def _file_sha256(path: str, data: bytes | None = None) -> str:
     except OSError as error:
         digest.update(str(error).encode())
     return digest.hexdigest()
+
+
+def _now() -> str:
+    """The grading's time, to the second, as reports print it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:
