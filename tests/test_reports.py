@@ -546,3 +546,34 @@ def test_feedback_of_students_no_longer_in_the_run_is_removed(rubric, steps, tmp
     (tmp_path / "feedback" / ".alice.html.0123456789ab.tmp").write_text("interrupted")
     write_reports(_run(rubric, [_result(steps, student="alice")]), tmp_path)
     assert sorted(p.name for p in (tmp_path / "feedback").iterdir()) == ["alice.html", "alice.md", "notes.txt"]
+
+
+def test_github_mode_hides_hidden_steps_and_attaches_annotations_to_the_workspace(tmp_path):
+    """End to end, as a student's push runs it: a rubric hiding the scale steps, the notebook
+    in a sub-folder of GITHUB_WORKSPACE, the grader started from another folder."""
+    text = (ROOT / "rubrics" / "dropout.yaml").read_text()
+    key = "  forward.layer{layer}.scale:\n"
+    rubric = tmp_path / "hidden.yaml"
+    rubric.write_text(text.replace(key, key + "    visible: false\n", 1))
+    workspace = tmp_path / "repo"
+    (workspace / "hw").mkdir(parents=True)
+    notebook = write_notebook(workspace / "hw" / "student.ipynb", ex.IMPORTS,
+                              ex.forward(l1=dict(scale="-"), l2=dict(apply="A2 = A2")), ex.backward())
+    summary = tmp_path / "summary.md"
+    summary.write_text("x" * (1024 * 1024 - 2000))  # earlier steps left little room
+    completed = subprocess.run([GRADE, str(notebook), "--rubric", str(rubric), "--out", str(tmp_path / "out")],
+                               capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                               env={**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+                                    "GITHUB_WORKSPACE": str(workspace), "NO_COLOR": "1"})
+    assert completed.returncode == 0, completed.stderr
+    assert "forward.layer1.scale" not in completed.stdout and "forward.layer2.scale" not in completed.stdout
+    assert "backward.layer1.scale" in completed.stdout  # visible steps are all there
+    errors = [line for line in completed.stdout.splitlines() if line.startswith("::error ")]
+    assert len(errors) == 1 and errors[0].startswith("::error file=hw/student.ipynb,line=")
+    assert "forward.layer2.apply" in errors[0]
+    assert summary.stat().st_size <= 1024 * 1024 and "forward.layer1.scale" not in summary.read_text()
+    junit_text = (tmp_path / "out" / "junit.xml").read_text()
+    assert "forward.layer1.scale" not in junit_text and "backward.layer1.scale" in junit_text
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {"forward.layer1.scale": "missing"}.items() <= {
+        f["step"]: f["diagnosis"] for f in document["submissions"][0]["findings"]}.items()
