@@ -190,7 +190,7 @@ class Grader:
                 outcome = Observation(function_step, WRONG, "error", {
                     "function": name,
                     "error": f"cannot be read: its cell does not parse ({problem.message}, "
-                             f"cell {problem.cell}, line {problem.line})"}, value=(problem.cell, problem.line))
+                             f"cell {problem.cell + 1}, line {problem.line})"}, value=(problem.cell, problem.line))
             else:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)

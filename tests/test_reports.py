@@ -577,3 +577,15 @@ def test_github_mode_hides_hidden_steps_and_attaches_annotations_to_the_workspac
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     assert {"forward.layer1.scale": "missing"}.items() <= {
         f["step"]: f["diagnosis"] for f in document["submissions"][0]["findings"]}.items()
+
+
+def test_messages_count_cells_from_1(grade_cells):
+    """The notebook's first cell is cell 1 in every message a person reads (results.json keeps
+    the 0-based index in `cell`)."""
+    result = grade_cells(ex.IMPORTS, ex.forward(), ex.forward(), ex.backward())
+    note = next(f for f in result.findings if f.diagnosis == "defined_twice")
+    assert "(cells 2, 3)" in note.message
+    broken = grade_cells(ex.IMPORTS, "def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):\n    return (",
+                         ex.backward())
+    error = next(f for f in broken.findings if f.step == "forward.function")
+    assert "cell 2, line 2" in error.message and error.cell == 1
