@@ -11,7 +11,9 @@ about 300 KB), then prints, measured in this one run:
 - the same notebooks executed whole with nbclient (the nbgrader/Otter model) on a sample, and
   our speed-up over it (needs `pip install nbclient ipykernel`; skipped otherwise);
 - an unchanged second run (every notebook reused from the gradebook);
-- peak RSS of the grader's processes, and the cold wall time of `grade one.ipynb`.
+- peak RSS of the grader's processes, and the cold wall time of `grade one.ipynb`;
+- the cost of the annotated notebook pages (feedback/<student>.notebook.html): the same -j 2
+  run with --no-notebook-html as the baseline, and the median render time per notebook.
 Times are medians over --repeat runs; every figure comes from this machine, now.
 """
 
@@ -62,10 +64,10 @@ def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - started, completed
 
 
-def grade_run(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
+def grade_run(folder: Path, out: Path, jobs: int, extra: list[str] = ()) -> tuple[float, float]:
     """Wall seconds of a fresh `grade` run, and the median per-notebook seconds it reports."""
     shutil.rmtree(out, ignore_errors=True)
-    seconds, completed = timed([GRADE, str(folder), "--out", str(out), "-q", "-j", str(jobs)])
+    seconds, completed = timed([GRADE, str(folder), "--out", str(out), "-q", "-j", str(jobs), *extra])
     if completed.returncode != 0:
         raise SystemExit(f"grade failed: {completed.stderr[-2000:]}")
     per = [s["seconds"] for s in json.loads((out / "results.json").read_text())["submissions"]]
@@ -122,6 +124,30 @@ def nbclient_seconds(paths: list[Path]) -> float | None:
     return (time.perf_counter() - started) / len(paths)
 
 
+def notebook_pages(folder: Path, work: Path, sample: list[Path], with_pages: float, repeat: int) -> None:
+    """What the annotated notebook pages cost: end to end against --no-notebook-html, and per page."""
+    from dropout_grader.pipeline import Grader
+    from dropout_grader.report import notebook_html
+    from dropout_grader.results import Submission
+    from dropout_grader.rubric import load_rubric
+
+    without = statistics.median(grade_run(folder, work / "out-nopages", 2, ["--no-notebook-html"])[0]
+                                for _ in range(repeat))
+    with Grader(load_rubric()) as grader:
+        run = grader.run_result(list(grader.grade_all([Submission(p.stem, str(p)) for p in sample])))
+    renderer = notebook_html.NotebookRenderer()
+    times = []
+    for result in run.submissions:
+        data = notebook_html.read_notebook_bytes(Path(result.path))
+        started = time.perf_counter()
+        renderer.render(run, result, data, "k", {})
+        times.append(time.perf_counter() - started)
+    print(f"notebook pages: grade -j 2 {with_pages:.1f} s with them, {without:.1f} s without "
+          f"(+{(with_pages - without) / len(list(folder.glob('*.ipynb'))) * 1000:.0f} ms per notebook end to end); "
+          f"render {statistics.median(times) * 1000:.0f} ms per page (median of {len(times)}, one core); "
+          "an unchanged page is not rendered again")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="notebooks in the class (default 1000)")
@@ -160,6 +186,7 @@ def main() -> None:
         one = work / "one"
         cold = statistics.median(timed([GRADE, str(paths[0]), "--out", str(one), "-q", "--regrade"])[0] for _ in range(5))
         print(f"cold `grade one.ipynb`: {cold:.2f} s, median of 5 (target <= {TARGETS['cold_seconds']} s)")
+        notebook_pages(folder, work, paths[:args.sample * 5], rows[2][2], args.repeat)
         print(f"grade -j 2: {rows[2][0]:.1f} notebooks/s (target >= {TARGETS['j2_rate']})")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audience", choices=audience.AUDIENCES, default=None,
                         help="who reads what grade prints: student leaves out the rubric's hidden steps "
                              "(default: student in GitHub or Gradescope mode or when CI is set, else staff)")
+    parser.add_argument("--no-notebook-html", dest="notebook_html", action="store_false",
+                        help="do not write feedback/<student>.notebook.html (each student's notebook "
+                             "rendered with the findings under their cells)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the closing line")
     parser.add_argument("--version", action="version", version=f"grade {__version__}")
     return parser
@@ -146,7 +149,7 @@ def run(argv: list[str] | None) -> int:
         return EXIT_USAGE
     seconds = time.monotonic() - started
     try:
-        write_reports(run_result, out)
+        write_reports(run_result, out, notebook_pages=args.notebook_html, jobs=args.jobs)
         if args.gradescope:
             write_atomic(Path(args.gradescope), gradescope.render(run_result, results[0]))
     except OSError as error:

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dropout_grader.report import audience, charts, neutral
+from dropout_grader.report import audience, charts, neutral, notebook_html
 from dropout_grader.results import GRADED, Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -117,9 +117,11 @@ def _page(run: RunResult, result: SubmissionResult) -> dict:
             "code_sha256": result.code_sha256[:12] or "none"}
 
 
-def feedback_html(run: RunResult, result: SubmissionResult, templates: Templates | None = None) -> str:
+def feedback_html(run: RunResult, result: SubmissionResult, templates: Templates | None = None,
+                  notebook_page: str | None = None) -> str:
+    """`notebook_page`: the file name of the student's annotated notebook, to link to."""
     templates = templates or Templates()
-    return templates.feedback_html.render(css=templates.css, **_page(run, result))
+    return templates.feedback_html.render(css=templates.css, notebook_page=notebook_page, **_page(run, result))
 
 
 def feedback_markdown(run: RunResult, result: SubmissionResult, templates: Templates | None = None) -> str:
@@ -159,12 +161,10 @@ def _reteach(run: RunResult, graded: list[SubmissionResult]) -> list[dict]:
     return topics
 
 
-def class_report(run: RunResult, templates: Templates | None = None) -> str:
+def class_report(run: RunResult, templates: Templates | None = None, notebook_pages: set[str] = frozenset()) -> str:
+    """`notebook_pages`: the students whose annotated notebook page exists, to link to."""
     templates = templates or Templates()
-    # Links from the ids as given (file names are unique per id), text from the cleaned ones.
-    raw = run.submissions
     run = neutral.bounded(run)
-    links = {id(safe): _link(given) for given, safe in zip(raw, run.submissions)}
     rows = run.submissions
     graded = [r for r in rows if r.status == GRADED]
     scores = [r.score for r in graded]
@@ -178,7 +178,7 @@ def class_report(run: RunResult, templates: Templates | None = None) -> str:
     kinds = sorted(counts, key=lambda k: (-counts[k], order.get(k[0], len(order)), k[0], k[1] or ""))
     mistakes = [{"step": step, "diagnosis": diagnosis or "", "count": counts[(step, diagnosis)],
                  "share": 100 * counts[(step, diagnosis)] / max(len(graded), 1),
-                 "students": [{"name": r.student, "link": links[id(r)]} for r in who[(step, diagnosis)][:NAMES_PER_MISTAKE]],
+                 "students": [{"name": r.student, "link": _link(r)} for r in who[(step, diagnosis)][:NAMES_PER_MISTAKE]],
                  "more": max(0, counts[(step, diagnosis)] - NAMES_PER_MISTAKE)} for step, diagnosis in kinds]
     pass_rates = []
     for step in run.steps:
@@ -198,7 +198,9 @@ def class_report(run: RunResult, templates: Templates | None = None) -> str:
     return templates.index.render(
         run=run, stats=stats, reteach=_reteach(run, graded), mistakes=mistakes, pass_rates=pass_rates,
         score_chart=score_chart, mistake_chart=mistake_chart, more_kinds=max(0, len(mistakes) - CHART_KINDS),
-        css=templates.css, students=[{"result": r, "link": links[id(r)]} for r in rows])
+        css=templates.css, students=[{"result": r, "link": _link(r), "notebook": (
+            f"feedback/{notebook_html.page_name(file_name(r.student))}" if r.student in notebook_pages else None)}
+            for r in rows])
 
 
 def _link(result: SubmissionResult) -> str:

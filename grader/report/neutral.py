@@ -19,6 +19,7 @@ becomes a few thousand characters and says how much was cut.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import replace
@@ -123,13 +124,25 @@ def source(text: str) -> str:
     return "\n".join(lines)
 
 
+def identifier(text: str, limit: int = NAME_CHARS) -> str:
+    """A student id as reports show it: one clean line of at most `limit` characters. An id
+    that cleaning or the cap had to change ends with " ~" and 16 hex digits of the original's
+    sha256, so two ids never become one (two long ids sharing a prefix, or ids differing only
+    in control characters), and reports can key files on it."""
+    shown = clean(text, limit, one_line=True)
+    if shown == text:
+        return shown
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return clean(text, limit - len(digest) - 2, one_line=True) + " ~" + digest
+
+
 def bounded_finding(finding: Finding) -> Finding:
     return replace(finding, message=clean(finding.message, MESSAGE_CHARS, one_line=True),
                    code=None if finding.code is None else clean(finding.code, CODE_CHARS, one_line=True))
 
 
 def bounded_result(result: SubmissionResult) -> SubmissionResult:
-    return replace(result, student=clean(result.student, NAME_CHARS, one_line=True),
+    return replace(result, student=identifier(result.student),
                    path=clean(result.path, PATH_CHARS, one_line=True),
                    findings=[bounded_finding(f) for f in result.findings],
                    output=clean(result.output, OUTPUT_CHARS),

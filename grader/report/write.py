@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from dropout_grader.report import grades_csv, html, junit, neutral, results_json
+from dropout_grader.report import grades_csv, html, junit, neutral, notebook_html, results_json
 from dropout_grader.report.files import is_temporary, write_atomic
 from dropout_grader.results import RunResult
 
@@ -12,10 +13,18 @@ FEEDBACK = "feedback"
 FEEDBACK_SUFFIXES = (".html", ".md")
 
 
-def write_reports(run: RunResult, out: Path) -> list[Path]:
-    """results.json, grades.csv, junit.xml, index.html and feedback/<student>.{html,md}.
-    Feedback pages of students no longer in the run are removed, so that the folder (often
-    published as is) holds exactly this run's students."""
+def write_page(path: Path, text: str) -> None:
+    """A page the next run can write again: not worth waiting for the disk."""
+    write_atomic(path, text, durable=False)
+
+
+def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1) -> list[Path]:
+    """results.json, grades.csv, junit.xml, index.html, feedback/<student>.{html,md} and, unless
+    `notebook_pages` is off, feedback/<student>.notebook.html (the student's own notebook with
+    the findings inline; rendered again only when its inputs changed, on `jobs` processes).
+    Every report is made from the run as `neutral.bounded` cleans it (student ids included, so
+    file names and links agree). Feedback pages of students no longer in the run are removed,
+    so that the folder (often published as is) holds exactly this run's students."""
     written = []
 
     def put(name: str, text: str, durable: bool = True) -> None:
@@ -28,11 +37,20 @@ def write_reports(run: RunResult, out: Path) -> list[Path]:
     put("grades.csv", grades_csv.render(safe))
     put("junit.xml", junit.render(safe))
     templates = html.Templates()
-    for given, result in zip(run.submissions, safe.submissions):
-        name = html.file_name(given.student)  # from the id as given: unique per id
-        put(f"{FEEDBACK}/{name}.html", html.feedback_html(safe, result, templates), durable=False)
+    pages = set()
+    if notebook_pages:
+        # The notebook is read from its path as given; everything shown comes cleaned.
+        readable = replace(safe, submissions=[replace(s, path=r.path) for r, s in zip(run.submissions, safe.submissions)])
+        for page in notebook_html.write_pages(readable, out / FEEDBACK, html.file_name, write_page, jobs):
+            if page.path is not None:
+                written.append(page.path)
+                pages.add(page.student)
+    for result in safe.submissions:
+        name = html.file_name(result.student)
+        notebook_page = notebook_html.page_name(name) if result.student in pages else None
+        put(f"{FEEDBACK}/{name}.html", html.feedback_html(safe, result, templates, notebook_page), durable=False)
         put(f"{FEEDBACK}/{name}.md", html.feedback_markdown(safe, result, templates), durable=False)
-    put("index.html", html.class_report(run, templates))
+    put("index.html", html.class_report(safe, templates, pages))
     remove_stale_feedback(out / FEEDBACK, set(written))
     return written
 
