@@ -222,7 +222,6 @@ def test_pages_load_in_a_real_browser(page, tmp_path_factory):
 import re  # noqa: E402
 import stat  # noqa: E402
 from dataclasses import replace  # noqa: E402
-from xml.sax.saxutils import escape as xml_escape  # noqa: E402
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402
@@ -590,3 +589,19 @@ def test_messages_count_cells_from_1(grade_cells):
                          ex.backward())
     error = next(f for f in broken.findings if f.step == "forward.function")
     assert "cell 2, line 2" in error.message and error.cell == 1
+
+
+def test_ids_that_clean_or_cut_alike_keep_their_own_feedback_pages(rubric, steps, tmp_path):
+    ids = ["s" * 300 + "-alice", "s" * 300 + "-bob", "carl", "carl\x1b", "carl\n"]
+    mark = {i: "printed by " + hashlib.sha256(i.encode()).hexdigest()[:12] for i in ids}
+    results = [_result(steps, student=i, output=mark[i]) for i in ids]
+    shown = [r.student for r in neutral.bounded(_run(rubric, results)).submissions]
+    assert len(set(shown)) == len(ids) and shown[2] == "carl"
+    written = write_reports(_run(rubric, results), tmp_path, notebook_pages=False)
+    pages = sorted(p for p in written if p.suffix == ".html" and p.parent.name == "feedback")
+    assert len(pages) == len(ids)
+    for student in ids:
+        page = tmp_path / "feedback" / f"{html.file_name(neutral.identifier(student))}.html"
+        assert mark[student] in page.read_text()
+    index = (tmp_path / "index.html").read_text()
+    assert all(f'href="feedback/{p.name}"' in index for p in pages)
