@@ -54,10 +54,11 @@ _FORBIDDEN = re.compile(
 _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85\x0b\x0c]")
 # XML 1.0's Char production, inverted: what junit.xml must never contain, whatever its origin.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Markdown syntax that could form a link, image, autolink, raw HTML, entity, emphasis, strike,
-# code span or table cell boundary inside a line. Every ASCII punctuation character may be
-# backslash-escaped in CommonMark; these are the ones that matter mid-line.
-_MARKDOWN = re.compile(r"([\\`*_\[\]()<>&|~!#])")
+# Markdown syntax that could form a link or image (both need "["), an autolink or raw HTML
+# ("<"), an entity ("&"), emphasis, strike-through, a code span or a table cell boundary inside
+# a line, or a heading at its start. Every ASCII punctuation character may be backslash-escaped
+# in CommonMark; these are the ones that matter, so the raw .md file stays readable.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>&|~#])")
 _FENCE = re.compile(r"`{3,}|~{3,}")
 
 
