@@ -605,3 +605,13 @@ def test_ids_that_clean_or_cut_alike_keep_their_own_feedback_pages(rubric, steps
         assert mark[student] in page.read_text()
     index = (tmp_path / "index.html").read_text()
     assert all(f'href="feedback/{p.name}"' in index for p in pages)
+
+
+def test_the_notebook_page_also_says_when_what_and_which_code(rubric, steps, tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", ex.IMPORTS, ex.forward(), ex.backward())
+    result = replace(_result(steps, wrong={"forward.layer1.scale": ("missing", "m")}), path=str(notebook))
+    write_reports(_run(rubric, [result]), tmp_path / "out")
+    page = (tmp_path / "out" / "feedback" / "ada.notebook.html").read_text()
+    graded = page[page.index('id="graded"'):]
+    graded = graded[:graded.index("</p>")]
+    assert "2026-11-29 15:00:00 UTC" in graded and "c0dec0dec0de" in graded and "hw.ipynb" in graded
