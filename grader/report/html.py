@@ -12,7 +12,7 @@ import hashlib
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dropout_grader.report import audience, charts, neutral, notebook_html
@@ -90,8 +90,8 @@ def _items(run: RunResult, result: SubmissionResult) -> list[_Item]:
             if key in collapsed:
                 row = collapsed[key]
                 row.steps.append(finding.step)
-                row.finding = Finding(row.finding.step, row.finding.verdict, NOT_ASSESSED, row.finding.points + finding.points,
-                                      row.finding.max_points + finding.max_points, row.finding.message)
+                row.finding = replace(row.finding, points=row.finding.points + finding.points,
+                                      max_points=row.finding.max_points + finding.max_points)
                 row.title = "not assessed"
                 continue
             collapsed[key] = _Item(finding, step.title if step else finding.step, [], [finding.step])
