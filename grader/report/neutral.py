@@ -46,12 +46,16 @@ _ESCAPES = re.compile(
 # What remains forbidden after that: C0 controls but tab and newline, DEL, C1 controls, the
 # bidirectional embeddings, overrides and isolates ("Trojan Source"), lone surrogates and the
 # noncharacters (U+FDD0..U+FDEF and U+xFFFE/U+xFFFF of every plane; XML forbids U+FFFE/U+FFFF).
-_FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
-    + "".join(f"{chr(plane * 0x10000 + 0xfffe)}{chr(plane * 0x10000 + 0xffff)}" for plane in range(1, 17))
-    + "]")
+_FORBIDDEN_BMP = ("\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                  "\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff")
+_FORBIDDEN = re.compile(f"[{_FORBIDDEN_BMP}]")
+_NONCHARACTERS_ASTRAL = re.compile(
+    "[" + "".join(f"{chr(plane * 0x10000 + 0xfffe)}{chr(plane * 0x10000 + 0xffff)}" for plane in range(1, 17)) + "]")
 _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85\x0b\x0c]")
+# Anything `clean` might change but length (any astral character sends the text the slow way,
+# since a set of 32 astral characters is slow to search): most text has none of it and is
+# returned as is, so cleaning a class costs milliseconds, and cleaning twice one search.
+_WORK = re.compile(f"[{_FORBIDDEN_BMP}\r\u2028\u2029\U00010000-\U0010ffff]")
 # XML 1.0's Char production, inverted: what junit.xml must never contain, whatever its origin.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Markdown syntax that could form a link or image (both need "["), an autolink or raw HTML
@@ -74,10 +78,14 @@ def cap(text: str, limit: int) -> str:
 def clean(text: str, limit: int, *, one_line: bool = False) -> str:
     """Capped, without escape sequences or forbidden characters; line breaks of every kind
     become "\\n" (or a space when `one_line`)."""
-    text = cap(str(text), limit)
+    text = str(text)
+    if len(text) <= limit and not _WORK.search(text) and not (one_line and ("\n" in text or "\t" in text)):
+        return text
+    text = cap(text, limit)
     text = _ESCAPES.sub("", text)
     text = _LINE_BREAKS.sub("\n", text)
     text = _FORBIDDEN.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
+    text = _NONCHARACTERS_ASTRAL.sub("", text)
     if one_line:
         text = text.replace("\n", " ").replace("\t", " ")
     return text
@@ -121,8 +129,11 @@ def xml(text: str) -> str:
 
 def source(text: str) -> str:
     """A cell's source, bounded line by line and as a whole, so excerpts stay readable."""
-    lines = [cap(line, SOURCE_LINE_CHARS) for line in clean(text, SOURCE_CHARS).split("\n")]
-    return "\n".join(lines)
+    cleaned = clean(text, SOURCE_CHARS)
+    lines = cleaned.split("\n")
+    if all(len(line) <= SOURCE_LINE_CHARS for line in lines):
+        return cleaned
+    return "\n".join(cap(line, SOURCE_LINE_CHARS) for line in lines)
 
 
 def identifier(text: str, limit: int = NAME_CHARS) -> str:
@@ -138,16 +149,23 @@ def identifier(text: str, limit: int = NAME_CHARS) -> str:
 
 
 def bounded_finding(finding: Finding) -> Finding:
-    return replace(finding, message=clean(finding.message, MESSAGE_CHARS, one_line=True),
-                   code=None if finding.code is None else clean(finding.code, CODE_CHARS, one_line=True))
+    message = clean(finding.message, MESSAGE_CHARS, one_line=True)
+    code = None if finding.code is None else clean(finding.code, CODE_CHARS, one_line=True)
+    if message is finding.message and code is finding.code:
+        return finding  # nothing to change: no copy
+    return replace(finding, message=message, code=code)
 
 
 def bounded_result(result: SubmissionResult) -> SubmissionResult:
-    return replace(result, student=identifier(result.student),
-                   path=clean(result.path, PATH_CHARS, one_line=True),
-                   findings=[bounded_finding(f) for f in result.findings],
-                   output=clean(result.output, OUTPUT_CHARS),
-                   sources={cell: source(text) for cell, text in result.sources.items()})
+    fields = {"student": identifier(result.student), "path": clean(result.path, PATH_CHARS, one_line=True),
+              "findings": [bounded_finding(f) for f in result.findings],
+              "output": clean(result.output, OUTPUT_CHARS),
+              "sources": {cell: source(text) for cell, text in result.sources.items()}}
+    unchanged = (fields["student"] is result.student and fields["path"] is result.path
+                 and fields["output"] is result.output
+                 and all(a is b for a, b in zip(fields["findings"], result.findings))
+                 and all(fields["sources"][cell] is text for cell, text in result.sources.items()))
+    return result if unchanged else replace(result, **fields)
 
 
 def bounded(run: RunResult) -> RunResult:
