@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except UsageError as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error))
         return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - a bug of ours: say so, and keep Gradescope readable
@@ -144,7 +144,7 @@ def run(argv: list[str] | None) -> int:
             backend.close()
             book.close()
     except (SandboxError, GradebookError) as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
     seconds = time.monotonic() - started

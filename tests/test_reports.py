@@ -615,3 +615,11 @@ def test_the_notebook_page_also_says_when_what_and_which_code(rubric, steps, tmp
     graded = page[page.index('id="graded"'):]
     graded = graded[:graded.index("</p>")]
     assert "2026-11-29 15:00:00 UTC" in graded and "c0dec0dec0de" in graded and "hw.ipynb" in graded
+
+
+def test_an_error_quoting_a_hostile_path_is_one_inert_line(tmp_path):
+    completed = subprocess.run([GRADE, "nope\n::error::forged\x1b[31m\x9b2J", "--out", str(tmp_path)],
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("grade: error: ") and not re.search("[\x1b\x9b]", lines[0])

@@ -37,6 +37,11 @@ def printable(text: str, limit: int = neutral.MESSAGE_CHARS) -> str:
     return neutral.log(neutral.clean(text, limit))
 
 
+def one_line(text: str, limit: int = neutral.MESSAGE_CHARS) -> str:
+    """A message that may quote student text (a path, an id), as one safe line."""
+    return neutral.log(neutral.clean(str(text), limit, one_line=True))
+
+
 def _clusters(text: str) -> list[tuple[str, int]]:
     """(characters, width) per user-perceived character: a base character with the combining
     marks, variation selectors and zero-width-joined characters that follow it."""
