@@ -8,15 +8,17 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dropout_grader import __version__
-from dropout_grader.discover import DiscoveryError, discover
+from dropout_grader.discover import DiscoveryError, discover, platform_student
 from dropout_grader.errors import GradebookError
 from dropout_grader.report import audience, github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
+from dropout_grader.roster import RosterError, load_roster, missing_results, not_on_roster
 from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
@@ -25,6 +27,10 @@ EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+class SubmissionError(UsageError):
+    """The paths hold nothing gradable: on Gradescope, the student's upload is at fault."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade inverted-dropout notebooks and name the wrong step.",
         epilog="Also: `grade history STUDENT [--out DIR | --gradebook URL]` lists a student's past "
-               "results. Exit status: 0 when every notebook was graded or reported ungradable, "
+               "results; `grade rubric --show | --copy FILE | --check FILE` prints, copies or checks a "
+               "rubric; `grade gradescope-bundle OUT.zip [--rubric FILE]` writes a Gradescope "
+               "autograder. Exit status: 0 when every notebook was graded or reported ungradable, "
                "1 when --fail-under is given and a score is below it, 2 for a usage error.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a notebook, or a folder searched recursively for *.ipynb")
@@ -48,8 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the rubric YAML (default: rubrics/dropout.yaml)")
     parser.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="notebooks graded at once (default: the number of cores)")
-    parser.add_argument("--fail-under", type=float, default=None, metavar="SCORE",
-                        help="exit with status 1 if any score is below SCORE (for CI)")
+    parser.add_argument("--fail-under", type=_bar, default=None, metavar="SCORE",
+                        help="exit with status 1 if any score is below SCORE, in points or as a "
+                             "percentage of the rubric's total (100%%); the students below are listed")
+    parser.add_argument("--roster", metavar="FILE.csv", default=None,
+                        help="the class list (columns id, and optionally name, email, sis_id, "
+                             "section): students on it with no notebook are reported as missing")
+    parser.add_argument("--student", metavar="ID", default=None,
+                        help="the student the notebook(s) belong to (default: the folder name; for "
+                             "one notebook, the id Gradescope or GitHub gives, else the file's stem)")
     parser.add_argument("--gradebook", metavar="URL", default=None,
                         help="database recording every grading (default: sqlite in DIR/gradebook.sqlite; "
                              "any SQLAlchemy URL, e.g. postgresql://...)")
@@ -88,10 +103,40 @@ def _positive_int(text: str) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class Bar:
+    """--fail-under: points, or a percentage of the rubric's total."""
+    value: float
+    percent: bool
+
+    def points(self, max_score: float) -> float:
+        return self.value * max_score / 100 if self.percent else self.value
+
+    def describe(self, max_score: float) -> str:
+        if self.percent:
+            return f"{self.value:g}% of {max_score:g} = {self.points(max_score):g} points"
+        return f"{self.value:g} of {max_score:g} points"
+
+
+def _bar(text: str) -> Bar:
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected points (19) or a percentage (100%), got {text!r}") from None
+    if not value >= 0 or (percent and value > 100):  # `not >=` also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be between 0 and {'100%' if percent else 'the total'}, got {text!r}")
+    return Bar(value, percent)
+
+
 def main(argv: list[str] | None = None) -> int:
     gradescope = _gradescope_path(sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
+    except SubmissionError as error:  # what the student sent cannot be graded: they can fix it
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
+        _gradescope_failure(gradescope, str(error), student_can_fix=True)
+        return EXIT_USAGE
     except UsageError as error:
         print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error))
@@ -111,14 +156,27 @@ def run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["history"]:
         return history(argv[1:])
+    if argv[:1] == ["rubric"]:
+        return rubric_command(argv[1:])
+    if argv[:1] == ["gradescope-bundle"]:
+        return bundle_command(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         rubric = load_rubric(args.rubric)
-        submissions = discover(args.paths)
-    except (RubricError, DiscoveryError) as error:
+        roster = load_roster(args.roster) if args.roster else None
+    except (RubricError, RosterError) as error:
         raise UsageError(str(error)) from None
+    # On Gradescope every file uploaded belongs to one student, named even without metadata.
+    student = args.student or ((platform_student(os.environ) or "student") if args.gradescope else None)
+    try:
+        found = discover(args.paths, {r: f.name for r, f in rubric.spec.functions.items()}, student)
+    except DiscoveryError as error:
+        raise (SubmissionError if args.gradescope else UsageError)(str(error)) from None
+    submissions = found.submissions
+    for warning in found.warnings:
+        print(f"grade: warning: {terminal.one_line(warning)}", file=sys.stderr)
     if args.gradescope and len(submissions) != 1:
-        raise UsageError(f"--gradescope grades one notebook; {len(submissions)} were found")
+        raise UsageError(f"--gradescope grades one student's notebook; {len(submissions)} students were found")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -148,10 +206,25 @@ def run(argv: list[str] | None) -> int:
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
     seconds = time.monotonic() - started
+    for submission, result in zip(submissions, results):
+        result.section = submission.section
+    # The gradebook's view (reports, --fail-under) has the roster's missing students too; the
+    # terminal lists what was graded, and names the missing in one line.
+    missing = []
+    if roster is not None:
+        strangers = not_on_roster(roster, [r.student for r in results])
+        if strangers:
+            print(f"grade: warning: not on the roster {args.roster}: {terminal.one_line(', '.join(strangers))}",
+                  file=sys.stderr)
+        missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
+    everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
-        write_reports(run_result, out, notebook_pages=args.notebook_html, jobs=args.jobs)
+        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs)
         if args.gradescope:
-            write_atomic(Path(args.gradescope), gradescope.render(run_result, results[0]))
+            document = gradescope.document(run_result, results[0])
+            if found.warnings:  # the student uploaded several notebooks: say which one counted
+                document["output"] = terminal.printable("\n".join(found.warnings)) + "\n\n" + document["output"]
+            write_atomic(Path(args.gradescope), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     except OSError as error:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
     if args.github:
@@ -174,9 +247,38 @@ def run(argv: list[str] | None) -> int:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
               "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
-    if args.fail_under is not None and any(r.score < args.fail_under for r in results):
-        return EXIT_BELOW_THRESHOLD
+    if missing:
+        print(f"{len(missing)} on the roster with no notebook (missing in grades.csv): "
+              + terminal.one_line(", ".join(r.student for r in missing)))
+    if args.fail_under is not None:
+        below = below_the_bar(everyone.submissions, args.fail_under, hidden)
+        if below:
+            print(below)
+            return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def _rubric_total(run_result) -> float:
+    return sum(step.max_points for step in run_result.steps)
+
+
+def below_the_bar(results, bar: Bar, hidden=frozenset()) -> str:
+    """The students under --fail-under, each with the score and why, for the CI log (the
+    steps in `hidden` not named)."""
+    under = [r for r in results if r.score < bar.points(r.max_score)]
+    if not under:
+        return ""
+    total = under[0].max_score
+    lines = [f"--fail-under: {len(under)} of {len(results)} student{'s' if len(results) != 1 else ''} "
+             f"below the bar of {bar.describe(total)}:"]
+    width = max(terminal.display_width(terminal.one_line(r.student)) for r in under)
+    for r in under:
+        why = {"missing": "missing: no notebook", "ungradable": "ungradable"}.get(r.status) or (
+            "; ".join(f"{f.step} [{f.diagnosis}]" for f in r.wrong if f.step not in hidden)
+            or "points lost on notes")
+        lines.append(f"  {terminal.fit(terminal.one_line(r.student), width)}  {r.score:>5g}/{r.max_score:g}  "
+                     f"{terminal.one_line(why)}")
+    return "\n".join(lines)
 
 
 def publish_to_github(run_result) -> None:
@@ -271,6 +373,62 @@ def history(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def rubric_command(argv: list[str]) -> int:
+    """`grade rubric`: a copy of the default rubric to edit, or a check of an edited one."""
+    parser = _Parser(prog="grade rubric", description="Print, copy or check a rubric.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--show", action="store_true", help="print the default rubric")
+    action.add_argument("--copy", metavar="FILE", help="write the default rubric to FILE, to edit it")
+    action.add_argument("--check", metavar="FILE", help="validate FILE and print its steps and total")
+    args = parser.parse_args(argv)
+    if args.show:
+        print(DEFAULT_RUBRIC.read_text(encoding="utf-8"), end="")
+        return EXIT_OK
+    if args.copy:
+        target = Path(args.copy)
+        if target.exists():
+            raise UsageError(f"{target} exists; not overwriting it (remove it, or choose another name)")
+        try:
+            write_atomic(target, DEFAULT_RUBRIC.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise UsageError(f"cannot write {target}: {error.strerror}") from None
+        print(f"wrote {target}; edit it, check it with `grade rubric --check {target}`, "
+              f"then grade with `--rubric {target}`")
+        return EXIT_OK
+    try:
+        rubric = load_rubric(args.check)
+    except RubricError as error:
+        raise UsageError(str(error)) from None
+    total = sum(step.points for step in rubric.steps.values())
+    print(f"{args.check}: valid; {rubric.id}, {len(rubric.steps)} steps, {total:g} points, "
+          f"sha256 {rubric.sha256[:12]}")
+    return EXIT_OK
+
+
+def bundle_command(argv: list[str]) -> int:
+    """`grade gradescope-bundle OUT.zip`: the autograder zip a Gradescope assignment takes."""
+    from dropout_grader.gradescope_bundle import BundleError, write_bundle
+
+    parser = _Parser(prog="grade gradescope-bundle",
+                     description="Write a Gradescope autograder zip: setup.sh, run_autograder, the "
+                                 "rubric and a wheel of this grader (installed without the network "
+                                 "beyond the package index).")
+    parser.add_argument("out", metavar="OUT.zip")
+    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), metavar="FILE",
+                        help="the rubric to grade with (default: the shipped one)")
+    args = parser.parse_args(argv)
+    try:
+        rubric = load_rubric(args.rubric)
+        contents = write_bundle(Path(args.out), Path(args.rubric))
+    except (RubricError, BundleError) as error:
+        raise UsageError(str(error)) from None
+    total = sum(step.points for step in rubric.steps.values())
+    print(f"wrote {args.out}: {', '.join(contents)}")
+    print(f"upload it in Gradescope (Configure Autograder, Zip file upload, Ubuntu 22.04 base "
+          f"image); set the assignment's autograder points to {total:g}")
+    return EXIT_OK
+
+
 def _gradescope_path(argv: list[str]) -> str | None:
     """Found before parsing, so that even a failed parse leaves Gradescope a result."""
     for i, arg in enumerate(argv):
@@ -281,10 +439,11 @@ def _gradescope_path(argv: list[str]) -> str | None:
     return None
 
 
-def _gradescope_failure(path: str | None, message: str) -> None:
+def _gradescope_failure(path: str | None, message: str, student_can_fix: bool = False) -> None:
     if path:
         try:
-            write_atomic(Path(path), json.dumps(gradescope.failure_document(message), indent=2) + "\n")
+            document = gradescope.failure_document(message, student_can_fix)
+            write_atomic(Path(path), json.dumps(document, indent=2) + "\n")
         except OSError:
             pass
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 GRADED, UNGRADABLE = "graded", "ungradable"
+MISSING = "missing"  # on the roster, but no notebook was found for them
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,14 @@ class Submission:
     student: str
     path: str
     problem: str | None = None
+    section: str = ""  # the folders above the student's own, e.g. "section2"
 
 
 @dataclass
 class SubmissionResult:
     student: str
     path: str
-    status: str  # "graded" | "ungradable"
+    status: str  # "graded" | "ungradable" | "missing"
     score: float
     max_score: float
     findings: list[Finding] = field(default_factory=list)
@@ -46,6 +48,7 @@ class SubmissionResult:
     sources: dict[int, str] = field(default_factory=dict)  # cells the findings point at, by index
     code_sha256: str = ""  # what was graded: the extracted code (or the file, if unreadable)
     reused: bool = False  # taken from the gradebook: nothing changed since it was last graded
+    section: str = ""  # from the class folder's layout or the roster
 
     @property
     def wrong(self) -> list[Finding]:

@@ -3,10 +3,13 @@ validated so that a mistake in it is reported by key, before any notebook is gra
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.resources
 import string
+import types
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -142,6 +145,82 @@ def _where(loc) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one mapping: YAML would silently keep the last one."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key repeated in one mapping is an error naming both lines,
+    and keys are read as the text written: every rubric key is a name, so `no:` or `null:` is
+    an unknown key `no`, not False or None."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` merges may be overridden on purpose
+                if isinstance(key_node, yaml.ScalarNode):
+                    key_node.tag = "tag:yaml.org,2002:str"
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    line = first_line.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader reports it itself
+                if line != key_node.start_mark.line + 1:
+                    raise DuplicateKeyError(f"line {key_node.start_mark.line + 1}: key `{key}` is given "
+                                            f"twice in the same mapping (first on line {line}); "
+                                            "YAML would silently keep only the last one")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """The first problem, an unknown key before all others: a misspelled `pionts` also makes
+    `points` missing, and naming the typo is what helps."""
+    errors = exc.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = unknown[0] if unknown else errors[0]
+    hidden = len(errors) - 1 - sum(
+        1 for e in errors if e is not first and e["type"] == "missing" and unknown
+        and tuple(e["loc"][:-1]) == tuple(first["loc"][:-1]))
+    more = f" (and {hidden} more problems)" if hidden > 0 else ""
+    if first["type"] != "extra_forbidden":
+        return f"{_where(first['loc'])}: {first['msg']}{more}"
+    *parent, key = first["loc"]
+    allowed = _fields_at(Rubric, list(parent))
+    guess = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean `{guess[0]}`?" if guess else (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    return f"unknown key `{key}` in {_where(parent)}{hint}{more}"
+
+
+def _fields_at(model, loc: list) -> list[str]:
+    """The keys allowed in the mapping at `loc`, found by walking the models' annotations."""
+    annotation = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]  # a dict key or list index: its value
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation):
+    """`X | None` -> X."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
 def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
     path = Path(path)
     try:
@@ -149,7 +228,9 @@ def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
     except OSError as exc:
         raise RubricError(f"rubric {path}: cannot read it ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise RubricError(f"rubric {path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -159,9 +240,7 @@ def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> LoadedRubric:
     try:
         spec = Rubric.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise RubricError(f"rubric {path}: {_where(first['loc'])}: {first['msg']}{more}") from None
+        raise RubricError(f"rubric {path}: {_first_problem(exc)}") from None
     try:
         assignment = importlib.import_module(f"dropout_grader.reference.{spec.assignment}")
     except ImportError as exc:

@@ -235,3 +235,17 @@ def test_hostile_notebook_renders_inert(tmp_path, example_class):
         server.shutdown()
         server.server_close()
     assert _Listener.seen == []
+
+
+def test_without_nbconvert_templates_the_pages_are_skipped_not_the_run(example_class, tmp_path, monkeypatch):
+    def unavailable():
+        raise ValueError("No template sub-directory with name 'lab' found in the following paths")
+
+    monkeypatch.setattr(notebook_html, "NotebookRenderer", unavailable)
+    notebook_html._renderer.cache_clear()
+    try:
+        outcomes = notebook_html.write_pages(example_class, tmp_path, file_name, _write)
+    finally:
+        notebook_html._renderer.cache_clear()
+    assert all(o.path is None for o in outcomes)
+    assert any("nbconvert's templates are not installed" in o.problem for o in outcomes)

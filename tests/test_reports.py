@@ -528,6 +528,8 @@ def test_feedback_pages_say_when_what_and_which_code_cells_from_1_not_assessed_o
     assert "1 notebook:" in html.class_report(run)
     assert "cell 3, line 4" in github.summary(run) or "forward.function" in github.summary(run)
     assert gradescope.document(run, result)["tests"][0]["output"].count("cell 3, line 4") == 1
+    statuses = {t["name"].split(":")[0]: t["status"] for t in gradescope.document(run, result)["tests"]}
+    assert statuses["forward.layer1.scale"] == "failed" and statuses["backward.layer1.scale"] == "passed"
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])

@@ -15,14 +15,14 @@ def render(run: RunResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
     steps = [s.id for s in run.steps]
-    writer.writerow(["student", "path", "status", "score", "max_score", *steps, "wrong_steps",
+    writer.writerow(["student", "section", "path", "status", "score", "max_score", *steps, "wrong_steps",
                      "graded_at", "code_sha256"])
     for result in run.submissions:
         points = {f.step: f.points for f in result.findings}
         wrong = "; ".join(f"{f.step}: {f.diagnosis}" for f in result.wrong)
-        writer.writerow([_cell(result.student), _cell(result.path), result.status, f"{result.score:g}",
-                         f"{result.max_score:g}", *(_number(points.get(s)) for s in steps), _cell(wrong),
-                         result.graded_at, result.code_sha256])
+        writer.writerow([_cell(result.student), _cell(result.section), _cell(result.path), result.status,
+                         f"{result.score:g}", f"{result.max_score:g}", *(_number(points.get(s)) for s in steps),
+                         _cell(wrong), result.graded_at, result.code_sha256])
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 
 

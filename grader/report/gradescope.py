@@ -24,7 +24,8 @@ def document(run: RunResult, result: SubmissionResult) -> dict:
             "name": f"{finding.step}: {step.title}" if step else finding.step,
             "score": finding.points,
             "max_score": finding.max_points,
-            "status": "failed" if finding.verdict == "wrong" else "passed",
+            # A step not assessed earned nothing: not a pass (Gradescope knows only these two).
+            "status": "failed" if finding.verdict == "wrong" or finding.diagnosis == "not_assessed" else "passed",
             "output": finding.message + where,
             "visibility": run.gradescope_visibility if visible else "hidden",
         })
@@ -36,10 +37,17 @@ def document(run: RunResult, result: SubmissionResult) -> dict:
             "visibility": run.gradescope_visibility, "stdout_visibility": "hidden", "tests": tests}
 
 
-def failure_document(message: str) -> dict:
-    """When grading itself fails the student still gets a readable result, not a platform error."""
-    return {"score": 0, "output": f"The autograder could not grade this submission: {message}. "
-                                  "Your instructor has been told; you do not need to resubmit.",
+def failure_document(message: str, student_can_fix: bool = False) -> dict:
+    """When grading fails the student still gets a readable result, not a platform error, and
+    it says truthfully whose move it is: nothing here tells the instructor by itself."""
+    if student_can_fix:
+        advice = ("Upload exactly one Jupyter notebook (.ipynb), the one where you wrote "
+                  "the graded functions, and submit again.")
+    else:
+        advice = ("This is a problem with the autograder, not with your work. Please tell "
+                  "your instructor (quote this message); your submission was received and "
+                  "can be graded again once it is fixed.")
+    return {"score": 0, "output": f"The autograder could not grade this submission: {message}.\n{advice}",
             "visibility": "visible", "tests": []}
 
 

@@ -242,6 +242,12 @@ def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -
         else:
             pending.append(result)
     header = replace(run, submissions=[])  # what every page needs of the run, without the class
+    if pending:
+        try:
+            _renderer()  # built here once; forked workers inherit it
+        except RendererUnavailable as exc:
+            outcomes.update((r.student, PageOutcome(r.student, None, False, str(exc))) for r in pending)
+            pending = []
     if jobs > 1 and len(pending) >= PARALLEL_FROM:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -261,11 +267,23 @@ def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -
 PARALLEL_FROM = 24  # fewer pages than this render faster in this process than a pool starts
 
 
+class RendererUnavailable(NotebookPageError):
+    """nbconvert cannot render here (its template files are not installed): no page at all."""
+
+
 @lru_cache(maxsize=1)
 def _renderer() -> NotebookRenderer:
     """One renderer per process (nbconvert costs ~0.5 s to import and set up: only if a page
     is to be rendered)."""
-    return NotebookRenderer()
+    import jinja2
+
+    try:
+        return NotebookRenderer()
+    except (ValueError, jinja2.TemplateNotFound) as exc:
+        # nbconvert raises ValueError when its template folders are not where this install
+        # looks (`pip install --target`, a bare PYTHONPATH): the pages are skipped, not the run.
+        raise RendererUnavailable(f"nbconvert's templates are not installed here ({str(exc).splitlines()[0][:200]}); "
+                                  "no notebook pages were made") from None
 
 
 def _render_one(task) -> PageOutcome:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from dropout_grader.report import grades_csv, html, junit, neutral, notebook_html, results_json
 from dropout_grader.report.files import is_temporary, write_atomic
-from dropout_grader.results import RunResult
+from dropout_grader.results import MISSING, RunResult
 
 FEEDBACK = "feedback"
 FEEDBACK_SUFFIXES = (".html", ".md")
@@ -40,12 +41,20 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     pages = set()
     if notebook_pages:
         # The notebook is read from its path as given; everything shown comes cleaned.
-        readable = replace(safe, submissions=[replace(s, path=r.path) for r, s in zip(run.submissions, safe.submissions)])
-        for page in notebook_html.write_pages(readable, out / FEEDBACK, html.file_name, write_page, jobs):
+        submitted = replace(safe, submissions=[replace(s, path=r.path) for r, s in zip(run.submissions, safe.submissions)
+                                               if r.status != MISSING])
+        outcomes = notebook_html.write_pages(submitted, out / FEEDBACK, html.file_name, write_page, jobs)
+        for page in outcomes:
             if page.path is not None:
                 written.append(page.path)
                 pages.add(page.student)
+        problems = sorted({page.problem for page in outcomes if page.path is None and page.problem
+                           and page.problem.startswith("nbconvert's templates")})
+        for problem in problems:  # a machine-wide problem: said once, not per student
+            print(f"grade: warning: {problem}", file=sys.stderr)
     for result in safe.submissions:
+        if result.status == MISSING:  # on the roster, nothing submitted: no feedback to give
+            continue
         name = html.file_name(result.student)
         notebook_page = notebook_html.page_name(name) if result.student in pages else None
         put(f"{FEEDBACK}/{name}.html", html.feedback_html(safe, result, templates, notebook_page), durable=False)

@@ -53,6 +53,13 @@ class SandboxError(Exception):
     """The sandbox itself failed (not the student's code)."""
 
 
+# Start the zygote with its working folder (the sandbox's, writable by student code) off
+# sys.path: -P does it from Python 3.11; on 3.10 the bootstrap removes it before any import.
+ZYGOTE_ENTRY = (["-P", "-m", "dropout_grader.sandbox.zygote"] if sys.version_info >= (3, 11) else
+                ["-c", "import sys, runpy; del sys.path[0]; "
+                       "runpy.run_module('dropout_grader.sandbox.zygote', run_name='__main__', alter_sys=True)"])
+
+
 def child_environment(home: str) -> dict[str, str]:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home,
            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
@@ -126,7 +133,7 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
-        command = [sys.executable, "-s", "-P", "-m", "dropout_grader.sandbox.zygote", str(theirs.fileno()), standins]
+        command = [sys.executable, "-s", *ZYGOTE_ENTRY, str(theirs.fileno()), standins]
         if isolation == "bwrap":
             command = bubblewrap_command(self._root, standins) + command
         try:
