@@ -625,3 +625,14 @@ def test_an_error_quoting_a_hostile_path_is_one_inert_line(tmp_path):
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("grade: error: ") and not re.search("[\x1b\x9b]", lines[0])
+
+
+def test_the_fail_under_list_names_no_hidden_step_and_no_forged_line(rubric, steps):
+    from dropout_grader.cli import Bar, below_the_bar
+
+    result = _result(steps, student="eve\n::error::forged", wrong={HIDDEN: ("missing", "m")})
+    run = _run(rubric, [result], hidden={HIDDEN})
+    text = below_the_bar(run.submissions, Bar(19, False), audience.hidden_steps(run))
+    lines = text.splitlines()
+    assert len(lines) == 2 and HIDDEN not in text and not lines[1].lstrip().startswith("::")
+    assert HIDDEN in below_the_bar(run.submissions, Bar(19, False))  # the staff's view names it
