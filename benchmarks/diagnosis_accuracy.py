@@ -167,6 +167,28 @@ def report(outcomes: list[Outcome], seconds: float, show_misses: bool) -> str:
     return "\n".join(out)
 
 
+def family_report(outcomes: list[Outcome]) -> str:
+    """One row per class of failure of issue 10 (benchmarks/mutants.py, issue10_variants)."""
+    rows: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        rows[o.mutant.family].append(o)
+    out = [f"{'own variants, by class of failure':52}{'variants':>9}{'exact':>7}{'line ok':>9}{'accused':>9}{'course fails':>14}"]
+    for family in sorted(rows):
+        group = rows[family]
+        lines = [ok for o in group for _, ok in o.lines()]
+        accused = sum(o.accused for o in group if o.mutant.correct)
+        out.append(f"{family:52}{len(group):>9}{sum(o.exact for o in group):>7}"
+                   f"{(f'{sum(lines)}/{len(lines)}' if lines else '-'):>9}"
+                   f"{(str(accused) if any(o.mutant.correct for o in group) else '-'):>9}"
+                   f"{sum(not o.course_passes for o in group):>14}")
+    exact = sum(o.exact for o in outcomes)
+    lines = [ok for o in outcomes for _, ok in o.lines()]
+    correct = [o for o in outcomes if o.mutant.correct]
+    out.append(f"{'all own variants':52}{len(outcomes):>9}{exact:>7}{f'{sum(lines)}/{len(lines)}':>9}"
+               f"{sum(o.accused for o in correct):>9}{sum(not o.course_passes for o in outcomes):>14}")
+    return "\n".join(out)
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{part}/{whole} ({100 * part / whole:.1f}%)" if whole else "-"
 
@@ -192,8 +214,19 @@ def main() -> None:
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
     mutants = corpus_module.corpus()
-    outcomes, seconds = evaluate(mutants, args.jobs)
-    print(report(outcomes, seconds, args.show_misses))
+    own = corpus_module.issue10_mutants()
+    outcomes, seconds = evaluate(mutants + own, args.jobs)
+    print(report(outcomes[:len(mutants)], seconds, args.show_misses))
+    print()
+    print(family_report(outcomes[len(mutants):]))
+    if args.show_misses:
+        for o in outcomes[len(mutants):]:
+            if not o.exact or not all(ok for _, ok in o.lines()):
+                print(f"MISS {o.mutant.name}: expected {o.mutant.expected}, found {o.found}")
+                for step, ok in o.lines():
+                    if not ok:
+                        finding = next(f for f in o.result.findings if f.step == step)
+                        print(f"     line for {step}: expected {o.mutant.at[step]!r}, got {finding.code!r}")
 
 
 if __name__ == "__main__":

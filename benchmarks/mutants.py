@@ -8,6 +8,7 @@ All code here is written for this project (no course material).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +265,7 @@ def template_only_mutations() -> list[Mutation]:
             at_code="A1 = relu(Z1)"),
         Mutation("forward.cache", "malformed", replace=(
             "cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)", "cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)"),
-            at_code="def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):"),
+            at_code="cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)"),  # the cache's own line
         Mutation("backward.layer2.mask", "wrong_mask", backward={"mask": "dA2 = dA2 * D1"}, at="mask",
                  also={"backward.function": "error"}),
         Mutation("backward.layer1.mask", "wrong_mask", backward={"mask": "dA1 = dA1 * D2"}, at="mask",
@@ -297,6 +298,7 @@ class Mutant:
     expected: dict[str, str]  # step -> diagnosis of every finding that is not plain ok
     at: dict[str, str]  # step -> the code line the finding must point at
     correct: bool = False
+    family: str = ""  # the class of failure (issue 10 variants), for the benchmark's rows
 
 
 def _render_lines(lines: list[str | None], indent: str = "    ") -> str:
@@ -462,4 +464,201 @@ def corpus() -> list[Mutant]:
         seen[mutant.name] = seen.get(mutant.name, 0) + 1
         if seen[mutant.name] > 1:
             mutant.name += f"_{seen[mutant.name]}"
+    return mutants
+
+
+# --- variants of issue 10's classes of failure, written as students write them -------------
+# Each has a family (the class of failure it belongs to); the benchmark prints a row per
+# family. They are graded through the same path and judged the same way as the corpus above.
+LOOP_FORWARD = '''\
+def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
+    np.random.seed(1)
+    A = X
+    Zs, Ds, As = {}, {}, {}
+    for l in (1, 2):
+        Z = parameters["W" + str(l)] @ A + parameters["b" + str(l)]
+        A = np.maximum(0, Z)
+        Ds[l] = np.random.rand(*A.shape) < keep_prob
+        A = A * Ds[l]
+        A = A / keep_prob
+        Zs[l], As[l] = Z, A
+    Z3 = parameters["W3"] @ A + parameters["b3"]
+    A3 = 1 / (1 + np.exp(-Z3))
+    P = parameters
+    cache = (Zs[1], Ds[1], As[1], P["W1"], P["b1"], Zs[2], Ds[2], As[2], P["W2"], P["b2"], Z3, A3, P["W3"], P["b3"])
+    return A3, cache
+'''
+
+INLINE_BACKWARD = '''\
+def backward_propagation_with_dropout(X, Y, cache, keep_prob):
+    Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3 = cache
+    m = X.shape[1]
+    dZ3 = A3 - Y
+    dA2 = W3.T @ dZ3 * D2 / keep_prob
+    dZ2 = dA2 * (A2 > 0)
+    dA1 = W2.T @ dZ2 * D1 / keep_prob
+    dZ1 = dA1 * (A1 > 0)
+    return {"dZ3": dZ3, "dW3": dZ3 @ A2.T / m, "db3": dZ3.sum(axis=1, keepdims=True) / m,
+            "dA2": dA2, "dZ2": dZ2, "dW2": dZ2 @ A1.T / m, "db2": dZ2.sum(axis=1, keepdims=True) / m,
+            "dA1": dA1, "dZ1": dZ1, "dW1": dZ1 @ X.T / m, "db1": dZ1.sum(axis=1, keepdims=True) / m}
+'''
+
+CACHE_LINE = "cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"
+
+
+@dataclass
+class Variant:
+    family: str
+    name: str
+    forward: str | None = None
+    backward: str | None = None
+    imports: str = IMPORTS
+    expected: dict[str, str] = field(default_factory=dict)
+    at: dict[str, str] = field(default_factory=dict)
+
+
+def _fwd(**layers) -> str:
+    return examples.forward(l1=layers.get("l1"), l2=layers.get("l2"))
+
+
+def _loop(old: str, new: str) -> str:
+    assert old in LOOP_FORWARD, old
+    return LOOP_FORWARD.replace(old, new)
+
+
+def _renamed(layer1: dict | None = None, layer2: dict | None = None) -> str:
+    """Style two (lowercase names, np.multiply, a parameter called kp) with slot changes."""
+    lines = {}
+    for n, changes in ((1, layer1 or {}), (2, layer2 or {})):
+        base = STYLES[1].layer(n).__dict__.copy()
+        base.update(changes)
+        lines[n] = _render_lines([base[s] for s in ("draw", "threshold", "apply", "scale")])
+    return examples.fill(FORWARD_2, lines[1], lines[2])
+
+
+def issue10_variants() -> list[Variant]:
+    T = CACHE_LINE
+    v = [
+        # correct code that used to be marked wrong
+        Variant("correct: list masks", "list_of_lists", _fwd(l1=dict(threshold="D1 = (D1 < keep_prob).astype(int).tolist()"))),
+        Variant("correct: list masks", "list_of_row_arrays", _fwd(l2=dict(threshold="D2 = list(D2 < keep_prob)"))),
+        Variant("correct: list masks", "renamed_list", _renamed({"threshold": "keep1 = [list(row < kp) for row in keep1]"})),
+        Variant("correct: namedtuple/list cache", "namedtuple", examples.forward().replace(
+            "    " + T, "    from collections import namedtuple\n    Cache = namedtuple('Cache', 'Z1 D1 A1 W1 b1 Z2 D2 A2 W2 b2 Z3 A3 W3 b3')\n"
+            "    cache = Cache(Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)")),
+        Variant("correct: namedtuple/list cache", "list_cache", examples.forward().replace(T, "cache = [" + T[9:-1] + "]")),
+        Variant("correct: namedtuple/list cache", "loop_list_cache", _loop("    cache = (", "    cache = list((").replace(
+            'P["b3"])\n', 'P["b3"]))\n')),
+        Variant("correct: dropout on Z before relu", "template_overwrite", _fwd(l1=dict(apply="Z1 = Z1 * D1 / keep_prob", scale="A1 = relu(Z1)"))),
+        Variant("correct: dropout on Z before relu", "both_layers", _fwd(l1=dict(apply="Z1 = Z1 * D1", scale="Z1 = Z1 / keep_prob\n    A1 = relu(Z1)"),
+                                                                          l2=dict(apply="Z2 = Z2 * D2 / keep_prob", scale="A2 = relu(Z2)"))),
+        Variant("correct: float32", "cast_inputs", examples.forward().replace(
+            '    W1, b1 = parameters["W1"], parameters["b1"]',
+            '    X = X.astype(np.float32)\n    parameters = {k: v.astype(np.float32) for k, v in parameters.items()}\n'
+            '    W1, b1 = parameters["W1"], parameters["b1"]')),
+        Variant("correct: float32", "float32_masks_and_division", _fwd(
+            l1=dict(threshold="D1 = (D1 < keep_prob).astype(np.float32)", scale="A1 = (A1 / keep_prob).astype(np.float32)"))),
+        Variant("correct: helper modules of the week", "gc_utils", imports="import numpy as np\nfrom gc_utils import relu, sigmoid\n"),
+        Variant("correct: helper modules of the week", "init_utils", imports="import numpy as np\nfrom init_utils import *\n"),
+        Variant("correct: NaN/inf in a debugging line", "log_of_negative", _fwd(l1=dict(
+            draw="check = np.log(A1 - A1 - 1)\n    print('debug', check.mean(), np.inf)\n    D1 = np.random.rand(A1.shape[0], A1.shape[1])"))),
+        Variant("correct: NaN/inf in a debugging line", "inf_local", _fwd(l2=dict(
+            draw="ratio = A2 / 0.0\n    D2 = np.random.rand(A2.shape[0], A2.shape[1])"))),
+        Variant("correct: pre-scaled mask (note)", "pre_scaled", _fwd(l1=dict(threshold="D1 = (D1 < keep_prob) / keep_prob", scale="-")),
+                expected={"forward.layer1.mask": "pre_scaled"}),
+        Variant("correct: rand-like draws", "random", _fwd(l1=dict(draw="D1 = np.random.random(A1.shape)"))),
+        Variant("correct: rand-like draws", "uniform01", _fwd(l2=dict(draw="D2 = np.random.uniform(0.0, 1.0, A2.shape)"))),
+        Variant("correct: rand-like draws", "ranf", _fwd(l1=dict(draw="D1 = np.random.ranf(A1.shape)"))),
+        Variant("correct: loop with masks in a dict", "loop", LOOP_FORWARD),
+        Variant("correct: inline gradients", "inline", backward=INLINE_BACKWARD),
+        # crashes: cache slots of the wrong shape, an all-zero mask
+        Variant("cache: wrong kind or order", "transposed", examples.forward().replace(T, T.replace("A1, W1", "A1.T, W1")),
+                expected={"forward.cache": "malformed"}, at={"forward.cache": T.replace("A1, W1", "A1.T, W1")}),
+        Variant("cache: wrong kind or order", "scalar", examples.forward().replace(T, T.replace("A1, W1", "0, W1")),
+                expected={"forward.cache": "malformed"}, at={"forward.cache": T.replace("A1, W1", "0, W1")}),
+        Variant("cache: wrong kind or order", "reordered", examples.forward().replace(T, "cache = (W1, b1, Z1, D1, A1, W2, b2, Z2, D2, A2, W3, b3, Z3, A3)"),
+                expected={"forward.cache": "malformed"}, at={"forward.cache": "cache = (W1, b1, Z1, D1, A1, W2, b2, Z2, D2, A2, W3, b3, Z3, A3)"}),
+        Variant("cache: wrong kind or order", "A_D_swapped", examples.forward().replace(T, T.replace("D1, A1", "A1, D1")),
+                expected={"forward.cache": "malformed"}, at={"forward.cache": T.replace("D1, A1", "A1, D1")}),
+        Variant("cache: wrong kind or order", "dict", examples.forward().replace(T, "cache = {'Z1': Z1, 'D1': D1, 'A1': A1}"),
+                expected={"forward.cache": "malformed"}, at={"forward.cache": "cache = {'Z1': Z1, 'D1': D1, 'A1': A1}"}),
+        Variant("mask: all kept or all dropped", "int_keep_prob", _fwd(l1=dict(threshold="D1 = (D1 < int(keep_prob)).astype(int)")),
+                expected={"forward.layer1.mask": "keep_rate"}, at={"forward.layer1.mask": "D1 = (D1 < int(keep_prob)).astype(int)"}),
+        Variant("mask: all kept or all dropped", "renamed_all_dropped", _renamed(layer2={"threshold": "keep2 = keep2 > 1"}),
+                expected={"forward.layer2.mask": "keep_rate"}, at={"forward.layer2.mask": "keep2 = keep2 > 1"}),
+        Variant("mask: all kept or all dropped", "all_kept_drawn", _fwd(l2=dict(threshold="D2 = (D2 < 1.0).astype(int)")),
+                expected={"forward.layer2.mask": "keep_rate"}, at={"forward.layer2.mask": "D2 = (D2 < 1.0).astype(int)"}),
+        # wrong code that used to score full marks
+        Variant("mask: reused across layers", "slice", _fwd(l2=dict(draw="-", threshold="D2 = D1[:A2.shape[0]]")),
+                expected={"forward.layer2.mask": "reused"}, at={"forward.layer2.mask": "D2 = D1[:A2.shape[0]]"}),
+        Variant("mask: reused across layers", "renamed_slice", _renamed(layer2={"draw": None, "threshold": "keep2 = keep1[:a2.shape[0], :]"}),
+                expected={"forward.layer2.mask": "reused"}, at={"forward.layer2.mask": "keep2 = keep1[:a2.shape[0], :]"}),
+        Variant("mask: reused across layers", "last_rows", _fwd(l2=dict(draw="-", threshold="D2 = D1[-A2.shape[0]:]")),
+                expected={"forward.layer2.mask": "reused"}, at={"forward.layer2.mask": "D2 = D1[-A2.shape[0]:]"}),
+        Variant("function fails on some probes", "D2_with_A1_shape", _fwd(l2=dict(draw="D2 = np.random.rand(A1.shape[0], A1.shape[1])")),
+                expected={"forward.function": "error"}),
+        Variant("dropout on the input", "template", examples.forward().replace(
+            "    Z1 = np.dot(W1, X) + b1\n", "    D0 = np.random.rand(*X.shape) < keep_prob\n    X = X * D0 / keep_prob\n    Z1 = np.dot(W1, X) + b1\n"),
+                expected={"forward.cache": "input_dropout"}, at={"forward.cache": "X = X * D0 / keep_prob"}),
+        Variant("dropout on the input", "loop", _loop("    A = X\n", "    A = X * (np.random.rand(*X.shape) < keep_prob)\n    A = A / keep_prob\n"),
+                expected={"forward.cache": "input_dropout"}, at={"forward.cache": "A = A / keep_prob"}),
+        # wrong attribution
+        Variant("backward: mask from activations", "template", backward=examples.backward(l1=dict(mask="dA1 = dA1 * (A1 > 0)")),
+                expected={"backward.layer1.mask": "from_activations"}, at={"backward.layer1.mask": "dA1 = dA1 * (A1 > 0)"}),
+        Variant("backward: mask from activations", "one_line", backward=examples.backward(l2=dict(mask="dA2 = dA2 * (A2 > 0) / keep_prob", scale="-")),
+                expected={"backward.layer2.mask": "from_activations"}, at={"backward.layer2.mask": "dA2 = dA2 * (A2 > 0) / keep_prob"}),
+        Variant("backward: dropout on dZ", "template", backward=examples.backward(l2=dict(mask="-", scale="-")).replace(
+            "    dZ2 = np.multiply(dA2, np.int64(A2 > 0))\n", "    dZ2 = np.multiply(dA2, np.int64(A2 > 0))\n    dZ2 = dZ2 * D2 / keep_prob\n"),
+                expected={"backward.layer2.mask": "applied_to_dZ"}, at={"backward.layer2.mask": "dZ2 = dZ2 * D2 / keep_prob"}),
+        Variant("backward: dropout on dZ", "layer1", backward=examples.backward(l1=dict(mask="-", scale="-")).replace(
+            "    dZ1 = np.multiply(dA1, np.int64(A1 > 0))\n", "    dZ1 = np.multiply(dA1, np.int64(A1 > 0)) * D1 / keep_prob\n"),
+                expected={"backward.layer1.mask": "applied_to_dZ"}, at={"backward.layer1.mask": "dZ1 = np.multiply(dA1, np.int64(A1 > 0)) * D1 / keep_prob"}),
+        Variant("mask: wrong shape charged once", "one_dimensional", _fwd(l1=dict(
+            draw="D1 = np.random.rand(A1.shape[0])", apply="A1 = A1 * D1.reshape(-1, 1)")),
+                expected={"forward.layer1.mask": "wrong_shape"}, at={"forward.layer1.mask": "D1 = (D1 < keep_prob).astype(int)"}),
+        Variant("mask: wrong shape charged once", "per_example", _renamed({"draw": "keep1 = np.random.rand(1, a1.shape[1])"}),
+                expected={"forward.layer1.mask": "wrong_shape"}, at={"forward.layer1.mask": "keep1 = keep1 < kp"}),
+        Variant("backward: gradient left as None", "dA1_none", backward=examples.backward().replace('"dA1": dA1', '"dA1": None'),
+                expected={"backward.gradients": "wrong"}),
+        # line pointers in loops, dicts and inline expressions
+        Variant("lines: loops and inline", "loop_scale_missing", _loop("        A = A / keep_prob\n", ""),
+                expected={"forward.layer1.scale": "missing", "forward.layer2.scale": "missing"},
+                at={"forward.layer1.scale": "A = A * Ds[l]", "forward.layer2.scale": "A = A * Ds[l]"}),
+        Variant("lines: loops and inline", "loop_reversed", _loop("Ds[l] = np.random.rand(*A.shape) < keep_prob", "Ds[l] = np.random.rand(*A.shape) > keep_prob"),
+                expected={"forward.layer1.mask": "threshold_reversed", "forward.layer2.mask": "threshold_reversed"},
+                at={"forward.layer1.mask": "Ds[l] = np.random.rand(*A.shape) > keep_prob",
+                    "forward.layer2.mask": "Ds[l] = np.random.rand(*A.shape) > keep_prob"}),
+        Variant("lines: loops and inline", "inline_dW2", backward=INLINE_BACKWARD.replace('"dW2": dZ2 @ A1.T / m', '"dW2": dZ2 @ A1.T'),
+                expected={"backward.gradients": "wrong"},
+                at={"backward.gradients": '"dA2": dA2, "dZ2": dZ2, "dW2": dZ2 @ A1.T, "db2": dZ2.sum(axis=1, keepdims=True) / m,'}),
+        Variant("lines: loops and inline", "inline_scale_missing", backward=INLINE_BACKWARD.replace("dA1 = W2.T @ dZ2 * D1 / keep_prob", "dA1 = W2.T @ dZ2 * D1"),
+                expected={"backward.layer1.scale": "missing"}, at={"backward.layer1.scale": "dA1 = W2.T @ dZ2 * D1"}),
+        Variant("lines: loops and inline", "list_mask_reversed", _fwd(l1=dict(threshold="D1 = (D1 > keep_prob).astype(int).tolist()")),
+                expected={"forward.layer1.mask": "threshold_reversed"}, at={"forward.layer1.mask": "D1 = (D1 > keep_prob).astype(int).tolist()"}),
+        # forged evidence (issue 9)
+        Variant("forged: mask not from the stream", "fixed_pattern", _fwd(l1=dict(
+            draw="D1 = (np.arange(A1.size).reshape(A1.shape) * 7919 % 100) / 100.0")),
+                expected={"forward.layer1.mask": "not_random"}, at={"forward.layer1.mask": "D1 = (D1 < keep_prob).astype(int)"}),
+        Variant("forged: mask not from the stream", "fake_records", _fwd(l2=dict(draw=(
+            "fake = (np.arange(A2.size).reshape(A2.shape) * 7919 % 100) / 100.0\n"
+            "    for cell in (np.random.rand.__closure__ or ()):\n"
+            "        if hasattr(cell.cell_contents, 'log'):\n"
+            "            cell.cell_contents.log('rand', A2.shape, {}, fake)\n"
+            "    D2 = fake"))), expected={"forward.layer2.mask": "not_random"}),
+        Variant("forged: mask not from the stream", "equal_bounds", _fwd(l1=dict(draw="D1 = np.random.uniform(0.3, 0.3, A1.shape)")),
+                expected={"forward.layer1.mask": "keep_rate"}),
+        Variant("forged: mask not from the stream", "own_generator", _renamed({"draw": "keep1 = np.random.RandomState(np.random.MT19937(np.random.SeedSequence(0))).rand(*a1.shape)"})),
+    ]
+    return v
+
+
+def issue10_mutants() -> list[Mutant]:
+    mutants = []
+    for variant in issue10_variants():
+        cells = [variant.imports, variant.forward or examples.forward(), "X_t = np.ones((2, 3))",
+                 variant.backward or examples.backward()]
+        correct = all(d in NOTE_DIAGNOSES | {"pre_scaled"} for d in variant.expected.values())
+        slug = re.sub(r"[^a-z0-9]+", "_", variant.family.lower()).strip("_")
+        mutants.append(Mutant(f"issue10__{slug}__{variant.name}", cells, variant.expected, variant.at,
+                              correct=correct, family=variant.family))
     return mutants

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dropout_grader.extract import Extraction, GradedFunction
-from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Draw, Observation, Write, fingerprint,
-                                 same_summary, summary)
+from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Observation, fingerprint,
+                                         same_summary, sequence_fingerprint, summary)
+from dropout_grader.reply import ReplyError, call_record, validate
 from dropout_grader.results import Finding
 from dropout_grader.rubric import LoadedRubric
 from dropout_grader.sandbox.protocol import ProtocolError, unpack
@@ -68,13 +69,19 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             empty.outcome = Observation(step, WRONG, "memory", dict(  # which student code can fake)
                 facts, limit=f"{limits.memory_mb} MB"))
             return empty
-        calls = [_call_record(c, arrays) for c in header["calls"]]
+        reply = validate(header)
+        records = [call_record(c, arrays) for c in reply.calls]
+        calls = [c for c in records if not c.stream_key]
         asked = [p.id for p in rubric.spec.probes]
-        if [c.probe for c in calls] != asked or any(c.role != role for c in calls):
-            raise ProtocolError("the result does not answer the calls that were asked")
-        load_failures = list(header.get("load_failures", []))
-        compat = [str(a) for a in header.get("numpy_compat", [])][:10]
-    except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        if [c.probe for c in calls] != asked or any(c.role != role for c in records):
+            raise ReplyError("the result does not answer the calls that were asked")
+        for twin in (c for c in records if c.stream_key):  # the same probe, other streams
+            original = next((c for c in calls if c.probe == twin.probe), None)
+            if original is None:
+                raise ReplyError("the result does not answer the calls that were asked")
+            original.rekeyed = twin
+    except (ProtocolError, ReplyError) as exc:
+        # Only the child's reply is doubted here: a bug of the grader's own propagates.
         how = (f"killed by signal {signal.Signals(run.signal).name}" if run.signal
                else f"exited with code {run.exit_code}")
         detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
@@ -82,38 +89,11 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
                          "file descriptors it does not own?"))
         return empty
+    load_failures = [f.model_dump() for f in reply.load_failures]
+    compat = [a[:40] for a in reply.numpy_compat][:10]
     role_run = RoleRun(role, function, calls, load_failures, compat, Observation(step, OK), output)
     role_run.outcome = _function_outcome(role_run, rubric, extraction, facts)
     return role_run
-
-
-def _call_record(data: dict, arrays: dict[str, np.ndarray]) -> CallRecord:
-    values: dict[str, np.ndarray] = {}
-    structure = data.get("return") or {}
-
-    def collect(node):
-        if not isinstance(node, dict):
-            return
-        path = node.get("path")
-        if isinstance(path, str) and path in arrays:
-            prefix, _, rest = path.partition(".")
-            values[rest] = arrays[path]
-        for item in node.get("items", []) or []:
-            collect(item)
-        for item in (node.get("keys") or {}).values():
-            collect(item)
-
-    collect(structure)
-    draws = [Draw(str(d.get("function", "?"))[:60], str(d.get("arguments", ""))[:200],
-                  arrays.get(d["values"]) if isinstance(d.get("values"), str) else None)
-             for d in data.get("draws", [])[:1000] if isinstance(d, dict)]
-    writes = [Write(int(w["fragment"]), int(w["line"]), str(w["name"])[:80], str(w["fingerprint"]),
-                    tuple(float(x) for x in w.get("summary", ())[:4]))
-              for w in data.get("writes", []) if isinstance(w, dict)]
-    error = data.get("error")
-    return CallRecord(role=str(data["role"]), probe=str(data["probe"]), status=str(data["status"]),
-                      values=values, shape_of_return=structure, draws=draws, writes=writes,
-                      error=error if isinstance(error, dict) else None)
 
 
 def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction, facts) -> Observation:
@@ -238,17 +218,20 @@ def locate(obs: Observation, call: CallRecord | None, extraction: Extraction,
     if isinstance(obs.value, tuple):
         return obs.value
     if obs.verdict == WRONG and obs.value is not None and call is not None:
-        try:
-            wanted, approximately = fingerprint(obs.value), summary(obs.value)
-        except (TypeError, ValueError):
-            wanted, approximately = None, ()
         valid = [w for w in call.writes if 0 <= w.fragment < len(extraction.fragments)]
-        # The exact array first; else one equal up to rounding (a value the grader rebuilt).
-        write = (next((w for w in valid if w.fingerprint == wanted), None)
-                 or next((w for w in valid if same_summary(w.summary, approximately)), None))
-        if write is not None:
-            fragment = extraction.fragments[write.fragment]
-            return fragment.cell, fragment.cell_line(write.line)
+        for value in (obs.value, obs.alternative):
+            if value is None:
+                continue
+            if isinstance(value, list):  # a container (a cache): its items' fingerprints
+                wanted, approximately = sequence_fingerprint(value), ()
+            else:
+                wanted, approximately = fingerprint(value), summary(value)
+            # The exact array first; else one equal up to rounding (a value the grader rebuilt).
+            write = (next((w for w in valid if w.fingerprint == wanted), None)
+                     or next((w for w in valid if same_summary(w.summary, approximately)), None))
+            if write is not None:
+                fragment = extraction.fragments[write.fragment]
+                return fragment.cell, fragment.cell_line(write.line)
     if function is not None and obs.verdict == WRONG:
         return function.cell, function.line
     return None, None
@@ -283,7 +266,10 @@ def to_finding(obs: Observation, rubric: LoadedRubric, where: tuple[int | None, 
     for extra in obs.evidence.get("also", []):
         message += " " + render(step.messages.get(extra.diagnosis, ""), dict(evidence, **extra.evidence))
     full = step.points
-    earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) else 0.0
+    # A step not assessed earns nothing, unless the assignment credits it: it could not be
+    # seen only because of a mistake already charged on an earlier step (charged once).
+    credited = obs.diagnosis == NOT_ASSESSED and obs.evidence.get("credited") is True
+    earned = full if obs.verdict == OK or (obs.verdict == NOTE and obs.diagnosis != NOT_ASSESSED) or credited else 0.0
     cell, line = where
     return Finding(step=obs.step, verdict=obs.verdict, diagnosis=obs.diagnosis, points=earned,
                    max_points=full, message=message, cell=cell, line=line)

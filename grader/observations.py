@@ -7,6 +7,7 @@ could judge). The grader then merges probes, attaches points, messages and line 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +44,13 @@ class CallRecord:
     status: str  # "returned" | "raised" | "not_run"
     values: dict[str, np.ndarray] = field(default_factory=dict)
     shape_of_return: dict[str, Any] = field(default_factory=dict)  # what was returned, described
+    # (grader/sandbox/values.py); `values` holds, by position ("0", "1.3", "dZ3"), every part
+    # of it that the child could turn into a numeric array, in the student's own dtype.
     draws: list[Draw] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     error: dict[str, Any] | None = None  # {"type", "message", "fragment", "line"}
+    stream_key: int = 0  # nonzero: a second run of the probe with every random stream changed
+    rekeyed: "CallRecord | None" = None  # that second run, when one was asked for
 
 
 @dataclass
@@ -58,11 +63,21 @@ class Observation:
     diagnosis: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     value: np.ndarray | None = None
+    # Where `value` was written by no traced line (one line did two steps), the line that
+    # wrote this one is at fault instead.
+    alternative: np.ndarray | None = None
+
+
+def json_safe(numbers) -> list:
+    """Floats for JSON written with allow_nan=False: NaN and infinities as the strings
+    float() reads back ("nan", "inf", "-inf")."""
+    return [x if math.isfinite(x) else str(x) for x in numbers]
 
 
 def summary(value) -> tuple[float, ...]:
     array = np.asarray(value, dtype=np.float64)
-    return (float(array.size), float(np.count_nonzero(array)), float(array.sum()), float(np.abs(array).sum()))
+    with np.errstate(all="ignore"):
+        return (float(array.size), float(np.count_nonzero(array)), float(array.sum()), float(np.abs(array).sum()))
 
 
 def same_summary(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -78,4 +93,16 @@ def fingerprint(value) -> str:
     array = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
     digest = hashlib.blake2b(array.tobytes(), digest_size=10)
     digest.update(repr(array.shape).encode())
+    return digest.hexdigest()
+
+
+def sequence_fingerprint(items) -> str:
+    """A digest of a container of values (a cache), from each item's fingerprint; an item
+    that is no numeric array counts only as "not an array". Equal in child and parent when
+    each side reads the items by the same rule (grader/sandbox/values.py)."""
+    import hashlib
+
+    digest = hashlib.blake2b(b"sequence", digest_size=10)
+    for item in items:
+        digest.update((fingerprint(item) if item is not None else "~").encode() + b"|")
     return digest.hexdigest()

@@ -28,6 +28,7 @@ from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, me
 from dropout_grader.extract import Extraction, extract
 from dropout_grader.notebook import NotebookError, read_code_cells
 from dropout_grader.observations import NOTE, WRONG, Observation
+from dropout_grader.own_modules import read_own_modules
 from dropout_grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
 from dropout_grader.rubric import LoadedRubric
 from dropout_grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
@@ -165,8 +166,9 @@ class Grader:
                                     f"the notebook's {len(cells)} code cells", started)
         findings: list[Finding] = []
         output: list[str] = []
+        modules = read_own_modules(submission.path)  # the student's own .py files beside it
         for role in self.rubric.roles:
-            findings += self._grade_function(role, extraction, output)
+            findings += self._grade_function(role, extraction, output, modules)
         lines = {cell.index: cell.source.splitlines() for cell in cells}
         findings = [_with_code(f, lines) for f in findings]
         shown = {f.cell for f in findings if f.cell is not None and f.verdict != "ok"}
@@ -179,7 +181,8 @@ class Grader:
     def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
         return ungradable(submission, diagnosis, message, self.max_score, time.monotonic() - started)
 
-    def _grade_function(self, role: str, extraction: Extraction, output: list[str]) -> list[Finding]:
+    def _grade_function(self, role: str, extraction: Extraction, output: list[str],
+                        modules: dict[str, str] | None = None) -> list[Finding]:
         steps = self.rubric.function_steps(role)
         function_step = f"{role}.function"
         name = self.rubric.spec.functions[role].name
@@ -195,7 +198,7 @@ class Grader:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)
         try:
-            run = self.run_function(role, extraction)
+            run = self.run_function(role, extraction, modules)
         except SandboxError as error:
             outcome = Observation(function_step, WRONG, "error", {
                 "function": name,
@@ -207,22 +210,27 @@ class Grader:
             return self._unassessed(role, run.outcome, steps, extraction, function)
         return self._assess(run, steps, extraction)
 
-    def run_function(self, role: str, extraction: Extraction) -> RoleRun:
+    def run_function(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> RoleRun:
         """Run one extracted function on every probe in a sandboxed child and check what came
         back (raises SandboxError if the sandbox itself fails)."""
-        child = self.sandbox.run(self._job(role, extraction))
+        child = self.sandbox.run(self._job(role, extraction, modules))
         return decode_run(role, extraction.functions[role], child, self.rubric, extraction)
 
-    def _job(self, role: str, extraction: Extraction) -> bytes:
+    def _job(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> bytes:
         function = self.rubric.spec.functions[role]
         calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
                   "args": probe.arguments[role]} for probe in self.probes]
+        if role in getattr(self.rubric.assignment, "STREAM_CHECK_ROLES", ()):
+            # The first probe once more with every random stream keyed differently: what the
+            # student drew must change with it (the assignment compares the two runs).
+            calls.append(dict(calls[0], stream_key=calls[0]["seed"] * 7919 + 1))
         header = {
             "limits": self._limits(),
             "standins": str(self.rubric.assignment.STANDINS),
             "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
             "calls": calls,
             "trace": True,
+            "modules": modules or {},
         }
         return pack(header, self._inputs[role])
 
@@ -245,6 +253,7 @@ class Grader:
             obs, call = merged[step]
             probe = probes.get(call.probe) if call else None
             facts = {"probe": probe.id, "keep_prob": probe.keep_prob} if probe else {}
+            facts.update(self.rubric.assignment.student_names(run.role, run.function.parameters))
             findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
         return findings
 

@@ -35,7 +35,8 @@ STEPS: dict[str, tuple[str, ...]] = {
         for n in HIDDEN_LAYERS
         for part, diagnoses in (
             ("mask", ("threshold_reversed", "gaussian", "not_binary", "wrong_shape",
-                      "hardcoded_keep_prob", "keep_rate", "missing", "different_stream")),
+                      "hardcoded_keep_prob", "keep_rate", "missing", "different_stream",
+                      "reused", "not_random", "pre_scaled")),
             ("apply", ("missing", "wrong_mask")),
             ("scale", ("missing", "multiplied", "squared", "complement", "hardcoded_keep_prob",
                        "wrong_value")),
@@ -43,7 +44,7 @@ STEPS: dict[str, tuple[str, ...]] = {
         )
     },
     "forward.output": ("dropout_applied", "wrong_value"),
-    "forward.cache": ("stale_activation", "malformed", "wrong_value"),
+    "forward.cache": ("stale_activation", "malformed", "wrong_value", "input_dropout"),
     "backward.function": ("not_found", "not_implemented", "signature", "error", "timeout",
                           "memory", "bad_return", "numpy_compat", "defined_twice"),
     "backward.output": ("dropout_applied",),
@@ -51,7 +52,7 @@ STEPS: dict[str, tuple[str, ...]] = {
         f"backward.layer{n}.{part}": diagnoses
         for n in (2, 1)
         for part, diagnoses in (
-            ("mask", ("missing", "wrong_mask", "regenerated")),
+            ("mask", ("missing", "wrong_mask", "regenerated", "from_activations", "applied_to_dZ")),
             ("scale", ("missing", "multiplied", "squared", "complement", "hardcoded_keep_prob",
                        "wrong_value")),
         )
@@ -60,7 +61,11 @@ STEPS: dict[str, tuple[str, ...]] = {
 }
 
 # Diagnoses that are valid code done another way: reported as notes, never as faults.
-NOTES = frozenset({"different_stream", "numpy_compat", "defined_twice", "not_assessed"})
+NOTES = frozenset({"different_stream", "numpy_compat", "defined_twice", "not_assessed", "pre_scaled"})
+
+# Roles whose first probe is run a second time with every random stream keyed differently
+# (grader/sandbox/recorder.py): a mask that does not change is not drawn from the stream.
+STREAM_CHECK_ROLES = ("forward",)
 
 
 def relu(Z: np.ndarray) -> np.ndarray:
@@ -178,6 +183,7 @@ PLACEHOLDERS = frozenset({
     "layer", "keep_prob", "probe", "keep_rate", "entries", "draw", "threshold", "shape",
     "expected_shape", "detail", "factor", "divisor", "ratio", "kept_entries", "key", "keys",
     "function", "arguments", "error", "limit", "expected", "count", "cells", "dropped_nonzero",
+    "kp",
 })
 
 # How each function is called: positional arguments built from a probe's inputs.
@@ -190,12 +196,23 @@ RETURNS = {
 ARGUMENTS = {"forward": "X, parameters, keep_prob", "backward": "X, Y, cache, keep_prob"}
 
 
+def student_names(role: str, parameters: tuple[str, ...]) -> dict[str, str]:
+    """The student's own names for the template's parameters, for messages: `kp` is what
+    they call keep_prob (called positionally, any name works)."""
+    position = len(ARGUMENTS[role].split(", ")) - 1
+    name = parameters[position] if len(parameters) > position else "keep_prob"
+    return {"kp": name}
+
+
 def check_return(role: str, returned: dict) -> str | None:
     """What is wrong with the shape of a returned value (described by the sandbox), if anything."""
     kind = returned.get("type")
     if role == "forward":
-        if kind not in ("tuple", "list") or returned.get("length") != 2:
+        if kind not in ("tuple", "list", "namedtuple", "sequence") or returned.get("length") != 2:
             return _describe(returned)
+        first, second = (returned.get("items") or [{}, {}])[:2]
+        if first.get("length") == len(CACHE_KEYS) and second.get("type") == "array":
+            return f"a {kind} (cache, A3), in the other order"
         return None
     if kind != "dict":
         return _describe(returned)
@@ -208,10 +225,13 @@ def check_return(role: str, returned: dict) -> str | None:
 def _describe(returned: dict) -> str:
     kind = returned.get("type")
     if kind == "array":
-        return f"an array of shape {tuple(returned.get('shape', ()))}"
+        shape = tuple(returned.get("shape", ()))
+        return f"an array of shape {shape}" if shape else "a single number"
+    if kind == "dict":
+        return f"a dict with keys {', '.join(list(returned.get('keys') or {})[:16])}"
     if "length" in returned:
         return f"a {kind} of {returned['length']} items"
-    return f"a {kind}"
+    return "None" if kind == "None" else f"a {returned.get('class', kind)}"
 
 
 def call_arguments(role: str, probe: ProbeInputs) -> list:

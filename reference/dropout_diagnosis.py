@@ -14,7 +14,9 @@ import numpy as np
 
 from dropout_grader.observations import NOTE, OK, WRONG, CallRecord, Observation
 from dropout_grader.reference.dropout import APPLY_VARIANTS, CACHE_KEYS, SCALE_VARIANTS, ProbeInputs, masked, relu, sigmoid
-from dropout_grader.reference.dropout_masks import diagnose_mask, observation
+from dropout_grader.reference.dropout_masks import observation, read_mask
+from dropout_grader.reference.dropout_values import (PARAMETERS, as_float, describe_node, expected_shapes,
+                                                     read_cache, widened)
 
 
 @dataclass(frozen=True)
@@ -91,18 +93,28 @@ def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k,
     """The apply and scale observations of one layer, from the value that flowed on."""
     matches = fit_dropout(value, pre, own_mask, other_mask, k, tol)
     mask_missing = mask_obs.diagnosis == "missing"
+    if not matches and mask_obs.diagnosis in ("wrong_shape", "not_binary"):
+        # one mistake is charged once: the mask's own finding already says it
+        detail = f"the mask's {'shape' if mask_obs.diagnosis == 'wrong_shape' else 'values'} are wrong (see the mask step)"
+        return [_obs(f"{prefix}.apply", NOTE, "not_assessed", detail=detail),
+                _obs(f"{prefix}.scale", NOTE, "not_assessed", detail=detail)]
     if not matches:
         return [_obs(f"{prefix}.apply", NOTE, "not_assessed",
                      detail="the layer's values match no form of mask times a constant"),
                 _obs(f"{prefix}.scale", WRONG, "wrong_value", value=value, keep_prob=k)]
     if len(matches) > 1:
-        return _ambiguous(prefix, "apply", "scale", matches)
+        ambiguous = _ambiguous(prefix, "apply", "scale", matches)
+        if mask_obs.verdict == WRONG:
+            # the wrong mask (all dropped, say) is what hides these steps: charged once, there
+            for obs in ambiguous:
+                obs.evidence["credited"] = True
+        return ambiguous
     apply, scale, factor = matches[0]
     if apply == "ok" or (apply == "missing" and mask_missing):
         apply_obs = _obs(f"{prefix}.apply")
-        if mask_missing:
+        if mask_missing:  # charged once, on the mask step
             apply_obs = _obs(f"{prefix}.apply", NOTE, "not_assessed",
-                             detail="there is no mask to apply")
+                             detail="there is no mask to apply", credited=True)
     else:
         # Point at the line that applied the wrong mask: the value before it was scaled.
         shown = value if apply == "missing" else masked(pre, apply, own_mask, other_mask)
@@ -121,40 +133,51 @@ def _dropout_observations(prefix, value, pre, mask_obs, own_mask, other_mask, k,
 # --- forward ------------------------------------------------------------------------------
 def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
     k, X, P = probe.keep_prob, probe.X, probe.parameters
-    values = call.values  # "0" is A3, "1.i" the i-th cache entry
-    cache = [_float(values.get(f"1.{i}")) for i in range(len(CACHE_KEYS))]
-    named = dict(zip(CACHE_KEYS, cache))
-    observations: list[Observation] = []
-    items = call.shape_of_return.get("items") or [{}, {}]
-    cache_shape = items[1] if len(items) > 1 else {}
-    if cache_shape.get("type") not in ("tuple", "list") or cache_shape.get("length") != len(CACHE_KEYS):
-        what = (f"it has {cache_shape.get('length')} entries" if "length" in cache_shape
-                else f"it is a {cache_shape.get('type')}")
-        return [_obs("forward.cache", WRONG, "malformed",
-                     detail=f"{what}, not the {len(CACHE_KEYS)} entries ({', '.join(CACHE_KEYS)})")]
-    needed = ("Z1", "A1", "Z2", "A2", "Z3")
-    absent = [name for name in needed if named[name] is None]
-    if absent:
-        return [_obs("forward.cache", WRONG, "malformed",
-                     detail=f"cache entries {', '.join(absent)} are not arrays")]
-    cache_problems = [name for name in ("W1", "b1", "W2", "b2", "W3", "b3")
-                      if not tol.close(named[name], P[name])]
+    cache, malformed = read_cache(probe, call)
+    if malformed is not None:
+        return [malformed]
+    named = cache.named
+    shapes = expected_shapes(probe)
+    twin = _rekeyed_masks(probe, call.rekeyed)
+    observations: list[Observation] = [cache.problem] if cache.problem else []
+    cache_problems = [name for name in PARAMETERS if not tol.close(named[name], P[name])]
+
+    # The masks first: each layer's dropout is judged with the student's own mask.
+    mask_obs: dict[int, Observation] = {}
+    own: dict[int, np.ndarray | None] = {}
+    for n in (1, 2):
+        index = CACHE_KEYS.index(f"D{n}")
+        absent = f"entry {index} of the cache, D{n}, is {describe_node(cache.nodes[f'D{n}'])}"
+        mask_obs[n], own[n] = read_mask(f"forward.layer{n}.mask", named[f"D{n}"], shapes[f"D{n}"], k,
+                                        call.draws, other=own.get(1) if n == 2 else None,
+                                        rekeyed=twin.get(f"D{n}"), absent=absent)
+        if mask_obs[n].diagnosis == "missing":
+            own[n] = None  # nothing to apply: the layer's values are read without a mask
 
     # Layer by layer, each on the student's own upstream values.
     z_expected = P["W1"] @ X + P["b1"]
-    if not tol.close(named["Z1"], z_expected):
-        cache_problems.append("Z1")
-    Z = named["Z1"] if _usable(named["Z1"], z_expected.shape) else z_expected
-    masks = {1: named["D1"], 2: named["D2"]}
+    Z1 = named["Z1"]
+    Z = Z1
+    if tol.close(Z1, z_expected):
+        pass
+    elif _dropout_on(Z1, z_expected, own[1], own[2], k, tol):
+        Z = z_expected  # dropout applied to Z1 before relu: relu(Z*D/k) == relu(Z)*D/k
+    else:
+        dropped_input = _input_dropout(Z1, X, P["W1"], P["b1"])
+        if dropped_input is not None:
+            observations.append(_obs("forward.cache", WRONG, "input_dropout", value=dropped_input,
+                                     detail=f"Z1 is W1 @ X' + b1 for an X' with {_share(dropped_input)} of "
+                                            "its entries zeroed"))
+        else:
+            cache_problems.append("Z1")
+        if not _usable(Z1, z_expected.shape):
+            Z = z_expected
     for n in (1, 2):
         W_next, b_next = P[f"W{n + 1}"], P[f"b{n + 1}"]
         prefix = f"forward.layer{n}"
         pre = relu(Z)
-        mask = masks[n]
-        mask_obs = diagnose_mask(f"{prefix}.mask", mask, pre.shape, k, call.draws)
-        observations.append(mask_obs)
-        own = mask if mask is not None and mask_obs.diagnosis != "missing" else None
-        other = masks[3 - n]
+        observations.append(mask_obs[n])
+        mine, other = own[n], own[3 - n]
         cached = named[f"A{n}"]
         z_next_student = named[f"Z{n + 1}"]
         z_next_shape = (W_next.shape[0], X.shape[1])
@@ -163,35 +186,42 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
         flowed = cached
         if (tol.close(cached, pre) and z_next_student is not None
                 and not tol.close(z_next_student, W_next @ cached + b_next)):
-            for candidate in _dropout_candidates(pre, own, other, k):
+            for candidate in _dropout_candidates(pre, mine, other, k):
                 if tol.close(z_next_student, W_next @ candidate + b_next):
                     flowed = candidate
                     observations.append(_obs("forward.cache", WRONG, "stale_activation",
                                              value=cached, layer=n))
                     break
         observations += _dropout_observations(prefix, np.asarray(flowed, dtype=float), pre,
-                                              mask_obs, own, other, k, tol)
+                                              mask_obs[n], mine, other, k, tol)
         # propagate: the next layer must be computed from the dropout result.
         expected_next = W_next @ flowed + b_next
+        next_z = z_next_student if _usable(z_next_student, z_next_shape) else expected_next
         if tol.close(z_next_student, expected_next):
             observations.append(_obs(f"{prefix}.propagate"))
+        elif n == 1 and _dropout_on(z_next_student, expected_next, own[2], own[1], k, tol):
+            observations.append(_obs(f"{prefix}.propagate"))  # layer 2's dropout on Z2
+            next_z = expected_next
         elif tol.close(z_next_student, W_next @ pre + b_next):
             observations.append(_obs(f"{prefix}.propagate", WRONG, "stale",
                                      value=z_next_student, layer=n))
         else:
             observations.append(_obs(f"{prefix}.propagate", WRONG, "wrong_value",
                                      value=z_next_student, layer=n))
-        Z = z_next_student if _usable(z_next_student, z_next_shape) else expected_next
+        Z = next_z
 
     # Output layer: sigmoid of Z3, with no dropout.
-    A3 = _float(values.get("0"))
+    A3 = as_float(call.values.get("0"))
     expected = sigmoid(Z)
     if tol.close(A3, expected):
         observations.append(_obs("forward.output"))
     elif A3 is not None and A3.shape == expected.shape and _looks_dropped_out(A3, expected, k, tol):
         observations.append(_obs("forward.output", WRONG, "dropout_applied", value=A3))
     else:
-        observations.append(_obs("forward.output", WRONG, "wrong_value", value=A3))
+        items = call.shape_of_return.get("items") or [{}]
+        what = (f"A3 has shape {A3.shape}, not {expected.shape}" if A3 is not None and A3.shape != expected.shape
+                else f"A3 is {describe_node(items[0])}" if A3 is None else "")
+        observations.append(_obs("forward.output", WRONG, "wrong_value", value=A3, detail=what))
 
     if cache_problems and not any(o.step == "forward.cache" for o in observations):
         observations.append(_obs("forward.cache", WRONG, "wrong_value",
@@ -199,6 +229,48 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
     elif not any(o.step == "forward.cache" for o in observations):
         observations.append(_obs("forward.cache"))
     return observations
+
+
+def _rekeyed_masks(probe: ProbeInputs, call: CallRecord | None) -> dict[str, np.ndarray]:
+    """The masks of the same probe run with every random stream keyed differently."""
+    if call is None or call.status != "returned":
+        return {}
+    cache, problem = read_cache(probe, call)
+    if cache is None:
+        return {}
+    return {name: cache.named[name] for name in ("D1", "D2") if cache.named[name] is not None}
+
+
+def _dropout_on(value, base, own, other, k, tol) -> bool:
+    """`value` is `base` (a pre-activation) with this layer's own mask applied, scaled or
+    not: dropout done before relu, which relu(Z * D / k) == relu(Z) * D / k makes valid."""
+    if value is None or own is None or np.shape(value) != np.shape(base):
+        return False
+    return any(apply == "ok" for apply, _, _ in fit_dropout(value, base, own, other, k, tol))
+
+
+def _input_dropout(Z1, X, W1, b1) -> np.ndarray | None:
+    """If Z1 is W1 @ X' + b1 for an X' that is X with entries zeroed and/or scaled (dropout on
+    the input layer), that X'; else None."""
+    if Z1 is None or Z1.shape != (W1.shape[0], X.shape[1]) or not np.all(np.isfinite(Z1)):
+        return None
+    solved, *_ = np.linalg.lstsq(W1, Z1 - b1, rcond=None)
+    if not np.allclose(W1 @ solved + b1, Z1, rtol=1e-6, atol=1e-8):
+        return None
+    kept = np.abs(solved) > 1e-9 * max(1.0, float(np.abs(X).max()))
+    if not kept.any():
+        return None
+    factor = float(np.median(solved[kept] / X[kept]))
+    dropped = X * kept * factor
+    if not np.allclose(solved, dropped, rtol=1e-6, atol=1e-8):
+        return None
+    if kept.all() and abs(factor - 1) < 1e-9:
+        return None
+    return dropped
+
+
+def _share(dropped: np.ndarray) -> str:
+    return f"{float(np.mean(dropped == 0)):.0%}"
 
 
 def _dropout_candidates(pre, own, other, k):
@@ -261,25 +333,32 @@ def diagnose_backward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> l
         prefix = f"backward.layer{n}"
         raw = W_upper.T @ dZ_upper
         value = grads.get(f"dA{n}")
+        dZ_forms = []
         if not _usable(value, raw.shape):
-            observations += [_obs(f"{prefix}.mask", NOTE, "not_assessed",
-                                  detail=f"dA{n} is not an array of shape {raw.shape}"),
-                             _obs(f"{prefix}.scale", NOTE, "not_assessed",
-                                  detail=f"dA{n} is not an array of shape {raw.shape}")]
+            what = _what_is(call, f"dA{n}", value, raw.shape)
+            observations += [_obs(f"{prefix}.mask", NOTE, "not_assessed", detail=f"dA{n} {what}"),
+                             _obs(f"{prefix}.scale", NOTE, "not_assessed", detail=f"dA{n} {what}")]
             wrong_gradients.append((f"dA{n}", value))
             dA = raw * D / k
         else:
-            observations += _backward_layer(prefix, value, raw, D, D_other, k, tol, call.draws)
+            layer = _backward_layer(prefix, value, raw, D, D_other, A, k, tol, call.draws)
+            moved = _dropout_on_dZ(prefix, layer, grads.get(f"dZ{n}"), raw, A, k, tol)
+            if moved:
+                layer, accepted = moved
+                dZ_forms.append(accepted)  # charged once, on the mask step
+            observations += layer
             dA = value
-        dZ = check(f"dZ{n}", dA * (A > 0), dA * (Z > 0))
+        dZ = check(f"dZ{n}", dA * (A > 0), dA * (Z > 0), *dZ_forms)
         check(f"dW{n}", dZ @ A_prev.T / m)
         check(f"db{n}", dZ.sum(axis=1, keepdims=True) / m)
         dZ_upper, W_upper = dZ, W2  # layer 1's dA comes through W2
 
     if wrong_gradients:
         key, value = wrong_gradients[0]
+        shapes = _gradient_shapes(probe)
         observations.append(_obs("backward.gradients", WRONG, "wrong", value=value,
-                                 key=key, keys=", ".join(k_ for k_, _ in wrong_gradients)))
+                                 key=key, keys=", ".join(k_ for k_, _ in wrong_gradients),
+                                 detail=_what_is(call, key, value, shapes.get(key))))
     else:
         observations.append(_obs("backward.gradients"))
     return observations
@@ -292,7 +371,62 @@ def _dropped_nonzero(value, mask) -> int:
     return int(np.count_nonzero((np.asarray(mask) == 0) & (np.abs(value) > 1e-12)))
 
 
-def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws):
+def _gradient_shapes(probe: ProbeInputs) -> dict[str, tuple]:
+    shapes = {}
+    for n in (1, 2, 3):
+        W = probe.parameters[f"W{n}"]
+        shapes.update({f"dZ{n}": (W.shape[0], probe.X.shape[1]), f"dW{n}": W.shape, f"db{n}": (W.shape[0], 1)})
+        if n < 3:
+            shapes[f"dA{n}"] = (W.shape[0], probe.X.shape[1])
+    return shapes
+
+
+def _what_is(call: CallRecord, key: str, value, shape) -> str:
+    """What is wrong with a returned gradient, in words: None, a shape, or its values."""
+    if value is None:
+        node = ((call.shape_of_return.get("keys") or {}).get(key)) or {}
+        return f"is {describe_node(node)}, not an array" + (f" of shape {shape}" if shape else "")
+    if shape is not None and value.shape != tuple(shape):
+        return f"has shape {value.shape}, not {tuple(shape)}"
+    if not np.all(np.isfinite(value)):
+        return "holds NaN or infinite values"
+    return "is not what your own upstream values give"
+
+
+def _dropout_on_dZ(prefix, layer, dZ, raw, A, k, tol):
+    """Dropout moved from dA to dZ: dA left as W.T @ dZ, and dZ = dA * relu'(A) * D / k. The
+    returned dZ (and so dW, db) are right; the one mistake is on dA, named once."""
+    if [o.diagnosis for o in layer] != ["missing", "missing"] or dZ is None or dZ.shape != raw.shape:
+        return None
+    base = raw * (A > 0)  # D is 1 wherever A > 0, so the mask adds nothing here
+    for scale, factor in SCALE_VARIANTS.items():
+        if scale != "missing" and tol.close(dZ, base * factor(k)):
+            evidence = dict(keep_prob=k, factor=round(factor(k), 4), divisor=round(1 / factor(k), 4),
+                            ratio=round(factor(k) * k, 4))
+            mask = _obs(f"{prefix}.mask", WRONG, "applied_to_dZ", value=dZ)
+            scale_obs = (_obs(f"{prefix}.scale", **evidence) if scale == "ok"
+                         else _obs(f"{prefix}.scale", WRONG, scale, value=dZ, **evidence))
+            return [mask, scale_obs], dZ
+    return None
+
+
+def _from_activations(prefix, value, raw, A, k, tol):
+    """dA masked with the activations' sign pattern (A > 0) instead of the cached D."""
+    base = raw * (A > 0)
+    for scale, factor in SCALE_VARIANTS.items():
+        if tol.close(value, base * factor(k)):
+            evidence = dict(keep_prob=k, factor=round(factor(k), 4), divisor=round(1 / factor(k), 4),
+                            ratio=round(factor(k) * k, 4))
+            scale_obs = (_obs(f"{prefix}.scale", **evidence) if scale == "ok"
+                         else _obs(f"{prefix}.scale", WRONG, scale, value=value, **evidence))
+            # the line that masked (before any scaling) is the one at fault
+            mask = _obs(f"{prefix}.mask", WRONG, "from_activations", value=base)
+            mask.alternative = value  # masked and scaled on one line
+            return [mask, scale_obs]
+    return None
+
+
+def _backward_layer(prefix, value, raw, D, D_other, A, k, tol, draws):
     matches = fit_dropout(value, raw, D, D_other, k, tol)
     if len(matches) > 1:
         return _ambiguous(prefix, "mask", "scale", matches)
@@ -303,6 +437,9 @@ def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws):
                     else _obs(f"{prefix}.mask", WRONG, apply, value=shown,
                               dropped_nonzero=_dropped_nonzero(value, D)))
     else:
+        from_activations = _from_activations(prefix, value, raw, A, k, tol)
+        if from_activations:
+            return from_activations
         # A mask that is neither the cached one nor the other layer's: drawn afresh?
         kept = np.abs(value) > 1e-12
         fresh = kept.astype(float)
@@ -322,6 +459,7 @@ def _backward_layer(prefix, value, raw, D, D_other, k, tol, draws):
 
 
 def diagnose(role: str, probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> list[Observation]:
+    tol = Tolerance(*widened(tol.rtol, tol.atol, call))
     if role == "forward":
         return diagnose_forward(probe, call, tol)
     return diagnose_backward(probe, call, tol)

@@ -233,6 +233,38 @@ def examples() -> list[Example]:
                 {"backward.layer2.scale": "squared"}),
         Example("backward_layer1_scale_complement", standard(backward_source=backward(l1=dict(scale="dA1 = dA1 / (1 - keep_prob)"))),
                 {"backward.layer1.scale": "complement"}),
+        # --- values as students write them (issue 10) and forged evidence (issue 9) -------
+        Example("correct_list_masks_namedtuple_cache", standard(forward(
+            l1=dict(threshold="D1 = (D1 < keep_prob).astype(int).tolist()"),
+            l2=dict(threshold="D2 = list(D2 < keep_prob)")).replace(
+            "    cache = (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)",
+            "    Cache = namedtuple('Cache', 'Z1 D1 A1 W1 b1 Z2 D2 A2 W2 b2 Z3 A3 W3 b3')\n"
+            "    cache = Cache(Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"),
+            extra=["from collections import namedtuple"]), ok),
+        Example("correct_float32_dropout_before_relu", standard(forward(
+            l1=dict(apply="Z1 = Z1 * D1 / keep_prob", scale="A1 = relu(Z1)"),
+            l2=dict(threshold="D2 = (D2 < keep_prob).astype(np.float32)")).replace(
+            "    Z1 = np.dot(W1, X) + b1", "    X = X.astype(np.float32)\n    Z1 = np.dot(W1.astype(np.float32), X) + b1")), ok),
+        Example("correct_pre_scaled_mask", standard(forward(
+            l1=dict(threshold="D1 = (D1 < keep_prob) / keep_prob", scale="-"))), {"forward.layer1.mask": "pre_scaled"}),
+        Example("forward_layer2_mask_reused", standard(forward(l2=dict(draw="-", threshold="D2 = D1[:A2.shape[0]]"))),
+                {"forward.layer2.mask": "reused"}, at={"forward.layer2.mask": "D2 = D1[:A2.shape[0]]"}),
+        Example("forward_layer1_mask_not_random", standard(forward(l1=dict(
+            draw="D1 = (np.arange(A1.size).reshape(A1.shape) * 7919 % 100) / 100.0"))),
+                {"forward.layer1.mask": "not_random"}, at={"forward.layer1.mask": "D1 = (D1 < keep_prob).astype(int)"}),
+        Example("forward_layer1_mask_drops_everything", standard(forward(l1=dict(threshold="D1 = (D1 < int(keep_prob)).astype(int)"))),
+                {"forward.layer1.mask": "keep_rate"}, at={"forward.layer1.mask": "D1 = (D1 < int(keep_prob)).astype(int)"}),
+        Example("forward_cache_swapped", standard(forward().replace("cache = (Z1, D1, A1,", "cache = (Z1, A1, D1,")),
+                {"forward.cache": "malformed"}, at={"forward.cache": "cache = (Z1, A1, D1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"}),
+        Example("forward_input_dropout", standard(forward().replace(
+            "    Z1 = np.dot(W1, X) + b1\n",
+            "    X = X * (np.random.rand(*X.shape) < keep_prob) / keep_prob\n    Z1 = np.dot(W1, X) + b1\n")),
+            {"forward.cache": "input_dropout"}, at={"forward.cache": "X = X * (np.random.rand(*X.shape) < keep_prob) / keep_prob"}),
+        Example("backward_layer1_mask_from_activations", standard(backward_source=backward(l1=dict(mask="dA1 = dA1 * (A1 > 0)"))),
+                {"backward.layer1.mask": "from_activations"}, at={"backward.layer1.mask": "dA1 = dA1 * (A1 > 0)"}),
+        Example("backward_layer2_dropout_on_dZ", standard(backward_source=backward(l2=dict(mask="-", scale="-")).replace(
+            "    dZ2 = np.multiply(dA2, np.int64(A2 > 0))\n", "    dZ2 = np.multiply(dA2, np.int64(A2 > 0)) * D2 / keep_prob\n")),
+            {"backward.layer2.mask": "applied_to_dZ"}, at={"backward.layer2.mask": "dZ2 = np.multiply(dA2, np.int64(A2 > 0)) * D2 / keep_prob"}),
         # --- two mistakes in one notebook: each reported once, at its own step -------------
         Example("two_mistakes_forward_and_backward", standard(
             forward(l1=dict(threshold="D1 = D1 > keep_prob")), backward(l2=dict(scale="-"))),
@@ -254,6 +286,53 @@ def examples() -> list[Example]:
     ]
 
 
+# Each example's score (of 19) and the line every wrong finding points at, pinned: the tests
+# assert them (tests/test_diagnosis_examples.py, tests/test_cli.py).
+PINNED: dict[str, tuple[float, dict[str, str]]] = {
+    'correct_reference': (19, {}),
+    'correct_inplace_numpy_calls': (19, {}),
+    'correct_helpers_in_another_cell': (19, {}),
+    'correct_masks_drawn_up_front': (19, {}),
+    'correct_mask_before_relu': (19, {}),
+    'correct_binomial': (19, {}),
+    'correct_complement_threshold': (19, {}),
+    'correct_default_rng': (19, {}),
+    'correct_defined_twice': (19, {}),
+    'forward_layer1_threshold_reversed': (18, {'forward.layer1.mask': 'D1 = (D1 > keep_prob).astype(int)'}),
+    'forward_layer2_not_binary': (18, {'forward.layer2.mask': 'D2 = np.random.rand(A2.shape[0], A2.shape[1])'}),
+    'forward_layer1_mask_missing': (18, {'forward.layer1.mask': 'D1 = np.ones(A1.shape)'}),
+    'forward_layer2_wrong_shape': (18, {'forward.layer2.mask': 'D2 = (D2 < keep_prob).astype(int)'}),
+    'forward_layer1_apply_missing': (18.5, {'forward.layer1.apply': 'A1 = A1 / keep_prob'}),
+    'forward_layer1_scale_missing': (17, {'forward.layer1.scale': 'A1 = A1 * D1'}),
+    'forward_layer2_scale_missing': (17, {'forward.layer2.scale': 'A2 = A2 * D2'}),
+    'forward_layer2_scale_multiplied': (17, {'forward.layer2.scale': 'A2 = A2 * keep_prob'}),
+    'forward_layer1_scale_squared': (17, {'forward.layer1.scale': 'A1 = A1 / keep_prob / keep_prob'}),
+    'forward_layer2_scale_complement': (17, {'forward.layer2.scale': 'A2 = A2 / (1 - keep_prob)'}),
+    'backward_layer1_mask_missing': (18, {'backward.layer1.mask': 'dA1 = dA1 / keep_prob'}),
+    'backward_layer2_scale_missing': (17, {'backward.layer2.scale': 'dA2 = dA2 * D2'}),
+    'backward_layer1_scale_multiplied': (17, {'backward.layer1.scale': 'dA1 = dA1 * keep_prob'}),
+    'backward_layer2_scale_squared': (17, {'backward.layer2.scale': 'dA2 = dA2 / keep_prob**2'}),
+    'backward_layer1_scale_complement': (17, {'backward.layer1.scale': 'dA1 = dA1 / (1 - keep_prob)'}),
+    'correct_list_masks_namedtuple_cache': (19, {}),
+    'correct_float32_dropout_before_relu': (19, {}),
+    'correct_pre_scaled_mask': (19, {}),
+    'forward_layer2_mask_reused': (18, {'forward.layer2.mask': 'D2 = D1[:A2.shape[0]]'}),
+    'forward_layer1_mask_not_random': (18, {'forward.layer1.mask': 'D1 = (D1 < keep_prob).astype(int)'}),
+    'forward_layer1_mask_drops_everything': (18, {'forward.layer1.mask': 'D1 = (D1 < int(keep_prob)).astype(int)'}),
+    'forward_cache_swapped': (18, {'forward.cache': 'cache = (Z1, A1, D1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)'}),
+    'forward_input_dropout': (18, {'forward.cache': 'X = X * (np.random.rand(*X.shape) < keep_prob) / keep_prob'}),
+    'backward_layer1_mask_from_activations': (18, {'backward.layer1.mask': 'dA1 = dA1 * (A1 > 0)'}),
+    'backward_layer2_dropout_on_dZ': (18, {'backward.layer2.mask': 'dZ2 = np.multiply(dA2, np.int64(A2 > 0)) * D2 / keep_prob'}),
+    'two_mistakes_forward_and_backward': (16, {'forward.layer1.mask': 'D1 = D1 > keep_prob', 'backward.layer2.scale': 'dA2 = dA2 * D2'}),
+    'template_untouched': (0, {'forward.function': 'Z2 = np.dot(W2, A1) + b2', 'backward.function': 'dZ2 = np.multiply(dA2, np.int64(A2 > 0))'}),
+    'raises_attribute_error': (8.5, {'forward.function': 'D1 = np.random.rnad(*A1.shape)'}),
+    'backward_wrong_signature': (10.5, {'backward.function': 'def backward_propagation_with_dropout(cache, keep_prob):'}),
+    'forward_returns_nothing': (8.5, {'forward.function': 'def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):'}),
+    'syntax_error_in_forward': (8.5, {'forward.function': 'A3 = sigmoid(Z3'}),
+    'no_graded_functions': (0, {}),
+}
+
+
 def notebook_for(example: Example):
     cells = [new_markdown_cell(f"# Dropout assignment ({example.name.replace('_', ' ')})"),
              new_code_cell(IMPORTS)]
@@ -270,9 +349,12 @@ def main() -> None:
     expected = {}
     for example in examples():
         nbformat.write(notebook_for(example), out / f"{example.name}.ipynb")
-        expected[example.name] = {"status": example.status, "findings": example.expected, "at": example.at}
+        score, at = PINNED[example.name]
+        assert example.at.items() <= at.items(), example.name
+        expected[example.name] = {"status": example.status, "findings": example.expected, "at": at,
+                                  "score": score}
     (out / "unreadable.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "trunc')
-    expected["unreadable"] = {"status": "ungradable", "findings": {"notebook": "unreadable"}, "at": {}}
+    expected["unreadable"] = {"status": "ungradable", "findings": {"notebook": "unreadable"}, "at": {}, "score": 0}
     (out / "expected.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
     print(f"wrote {len(expected)} notebooks to {out}")
 

@@ -23,8 +23,16 @@ def outcomes():
     chosen = [m for m in mutants
               if m.name.split("__")[0] in ("template", "helpers_in_other_cells", "correct")
               or "__pair__" in m.name or "wrong_mask" in m.name]
+    chosen += benchmark.corpus_module.issue10_mutants()  # every class of failure of issue 10
     result, _ = benchmark.evaluate(chosen, jobs=2)
     return result
+
+
+def test_every_class_of_failure_of_issue_10_has_own_variants():
+    variants = _load("mutants").issue10_mutants()
+    families = {m.family for m in variants}
+    assert len(variants) >= 45 and len(families) >= 20
+    assert sum(m.correct for m in variants) >= 20
 
 
 def test_the_corpus_is_as_large_as_promised():

@@ -23,11 +23,12 @@ import numpy as np
 from dropout_grader.sandbox.confine import confine, python_paths
 from dropout_grader.sandbox.protocol import decode_value, pack, unpack
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
+from dropout_grader.sandbox import own_modules
+from dropout_grader.sandbox.values import describe
 
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader")
 # Made in the zygote: when memory runs out, there may be none left to build a message.
 OUT_OF_MEMORY = pack({"out_of_memory": True}, {})
-MAX_ITEMS = 64  # entries of a returned tuple/dict that are looked at
 
 
 def set_limits(limits: dict[str, Any]) -> None:
@@ -76,10 +77,14 @@ def _where(tb) -> tuple[int | None, int | None]:
 
 def describe_error(exc: BaseException) -> dict[str, Any]:
     fragment, line = _where(exc.__traceback__)
-    message = str(exc)
-    if isinstance(exc, SystemExit):
-        message = f"the code called exit({exc.code!r})"
-    return {"type": type(exc).__name__, "message": message[:500], "fragment": fragment, "line": line}
+    try:  # an exception student code defined may fail to print itself
+        message = str(exc)
+        if isinstance(exc, SystemExit):
+            message = f"the code called exit({exc.code!r})"
+        message = message[:500] if isinstance(message, str) else ""
+    except BaseException:  # noqa: BLE001
+        message = "(its message could not be printed)"
+    return {"type": str(type(exc).__name__)[:200], "message": message, "fragment": fragment, "line": line}
 
 
 def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -94,38 +99,6 @@ def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], lis
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
             failures.append({"fragment": index, **describe_error(exc)})
     return namespace, failures
-
-
-def plain(value, arrays: dict[str, np.ndarray], path: str, depth: int = 0, budget: list[int] | None = None
-          ) -> dict[str, Any]:
-    """Describe a returned value and keep its numeric arrays; anything else is only named.
-    `budget` is the bytes of arrays still allowed: a larger array is described, not sent."""
-    budget = budget if budget is not None else [1 << 62]
-    if isinstance(value, np.ndarray) and value.nbytes > budget[0]:
-        return {"type": "array", "shape": list(value.shape), "too_large": True}
-    if isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
-        array = np.array(value, subok=False)
-        budget[0] -= array.nbytes
-        if array.dtype.kind not in "biuf":
-            try:
-                array = array.astype(np.float64)
-            except Exception:  # noqa: BLE001
-                return {"type": f"array of {array.dtype}"}
-        arrays[path] = array
-        return {"type": "array", "shape": list(array.shape), "dtype": str(array.dtype), "path": path}
-    if isinstance(value, bool):
-        arrays[path] = np.array(value)
-        return {"type": "array", "shape": [], "dtype": "bool", "path": path}
-    if depth < 3 and isinstance(value, (tuple, list)):
-        return {"type": type(value).__name__ if type(value) in (tuple, list) else "sequence",
-                "length": len(value),
-                "items": [plain(v, arrays, f"{path}.{i}" if path else str(i), depth + 1, budget)
-                          for i, v in enumerate(list(value)[:MAX_ITEMS])]}
-    if depth < 3 and isinstance(value, dict):
-        keys = [k for k in list(value)[:MAX_ITEMS] if isinstance(k, str)]
-        return {"type": "dict", "keys": {k: plain(value[k], arrays, f"{path}.{k}" if path else k, depth + 1, budget)
-                                         for k in keys}}
-    return {"type": "None" if value is None else type(value).__name__}
 
 
 class Restorer:
@@ -143,13 +116,16 @@ class Restorer:
             module_dict.update(saved)
 
 
-def call_function(function, args, seed: int, recorder: RandomRecorder, assigned):
-    """Call under a fixed seed; `assigned` (names each line writes) switches tracing on."""
+def call_function(function, args, seed: int, recorder: RandomRecorder, assigned, stream_key: int = 0,
+                  sources: dict[int, list[str]] | None = None):
+    """Call under a fixed seed; `assigned` (names each line writes) switches tracing on;
+    a nonzero `stream_key` changes every random stream under the same seeds."""
+    recorder.stream_key = stream_key
     np.random.seed(seed)
     random.seed(seed)
     recorder.reset()
     if assigned is not None:
-        with LineTracer(assigned) as tracer:
+        with LineTracer(assigned, sources=sources) as tracer:
             result = function(*args)
         return result, tracer.writes
     return function(*args), []
@@ -174,16 +150,19 @@ def run(job_blob: bytes) -> bytes:
     recorder = RandomRecorder()
     recorder.install()
     restorer = Restorer()
+    own_modules.install(header.get("modules") or {})
     namespace, failures = load_fragments(header["fragments"])
     restorer.restore()
     assigned = ({i: assigned_names(f["source"]) for i, f in enumerate(header["fragments"])}
                 if header.get("trace", True) else None)
+    sources = {i: f["source"].splitlines() for i, f in enumerate(header["fragments"])}
 
     out_arrays: dict[str, np.ndarray] = {}
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
     calls = []
     for number, call in enumerate(header["calls"]):
-        record: dict[str, Any] = {"role": call["role"], "probe": call["probe"]}
+        record: dict[str, Any] = {"role": call["role"], "probe": call["probe"],
+                                  "stream_key": int(call.get("stream_key", 0))}
         calls.append(record)
         function = namespace.get(call["function"])
         args = [decode_value(spec, arrays) for spec in call["args"]]
@@ -195,7 +174,8 @@ def run(job_blob: bytes) -> bytes:
         except ValueError:
             pass  # builtins without a signature: just call it
         try:
-            result, writes = call_function(function, args, call["seed"], recorder, assigned)
+            result, writes = call_function(function, args, call["seed"], recorder, assigned,
+                                           int(call.get("stream_key", 0)), sources)
         except BaseException as exc:  # noqa: BLE001
             restorer.restore()
             record.update(status="raised", error=describe_error(exc))
@@ -203,7 +183,7 @@ def run(job_blob: bytes) -> bytes:
         else:
             restorer.restore()
             record["status"] = "returned"
-            record["return"] = plain(result, out_arrays, f"c{number}", budget=budget)
+            record["return"] = describe(result, out_arrays, f"c{number}", budget)
         record["writes"] = writes
         record["draws"] = recorder.draws
         for index, values in enumerate(recorder.values):

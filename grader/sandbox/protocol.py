@@ -66,6 +66,8 @@ def unpack(blob: bytes, max_arrays: int = 10_000, max_elements: int = 50_000_000
             total = 0
             for name in archive.files:
                 array = archive[name]
+                if not isinstance(array, np.ndarray):  # np.load hands back a non-.npy member as bytes
+                    raise ProtocolError(f"member {name!r} is not an array")
                 if array.dtype.kind not in ALLOWED_KINDS:
                     raise ProtocolError(f"array {name!r} has dtype {array.dtype}, not numeric")
                 total += array.size
