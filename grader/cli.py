@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,15 +16,20 @@ from pathlib import Path
 from dropout_grader import __version__
 from dropout_grader.discover import DiscoveryError, discover, platform_student
 from dropout_grader.errors import GradebookError
+from dropout_grader.notebook import NotebookError, read_notebook_bytes
 from dropout_grader.report import audience, github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
+from dropout_grader.results import GRADING_ERROR, STORABLE
 from dropout_grader.roster import RosterError, load_roster, missing_results, not_on_roster
 from dropout_grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
+EXIT_GRADING_ERROR = 3  # the grader or its sandbox failed on some notebook: not the students' doing
+EXIT_INTERRUPTED = 130  # Ctrl-C (or SIGTERM): what was graded is kept, nothing wrong is stored
+ERROR_LOG = "grading-errors.log"  # in --out: the tracebacks of grading errors
 
 
 class UsageError(Exception):
@@ -46,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                "results; `grade rubric --show | --copy FILE | --check FILE` prints, copies or checks a "
                "rubric; `grade gradescope-bundle OUT.zip [--rubric FILE]` writes a Gradescope "
                "autograder. Exit status: 0 when every notebook was graded or reported ungradable, "
-               "1 when --fail-under is given and a score is below it, 2 for a usage error.")
+               "1 when --fail-under is given and a score is below it, 2 for a usage error, "
+               "3 when the grader itself failed on some notebook (a grading error: nothing stored "
+               f"for it, traceback in DIR/{ERROR_LOG}), 130 when interrupted.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a notebook, or a folder searched recursively for *.ipynb")
     parser.add_argument("--out", default="reports", metavar="DIR",
@@ -131,6 +140,7 @@ def _bar(text: str) -> Bar:
 
 def main(argv: list[str] | None = None) -> int:
     gradescope = _gradescope_path(sys.argv[1:] if argv is None else argv)
+    _terminate_as_interrupt()
     try:
         return run(argv)
     except SubmissionError as error:  # what the student sent cannot be graded: they can fix it
@@ -141,15 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error))
         return EXIT_USAGE
-    except Exception as error:  # noqa: BLE001 - a bug of ours: say so, and keep Gradescope readable
+    except BrokenPipeError:  # `grade ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+        return EXIT_OK
+    except KeyboardInterrupt:  # before grading started, or while writing reports
+        print("grade: interrupted; nothing was stored for notebooks not yet graded", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - not handled: a bug of ours; keep Gradescope readable, re-raise
         _gradescope_failure(gradescope, f"internal error ({type(error).__name__})")
         raise
-    except KeyboardInterrupt:
-        print("grade: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `grade ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, `kill`) ends the run as Ctrl-C does: cleanly."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def run(argv: list[str] | None) -> int:
@@ -178,16 +197,17 @@ def run(argv: list[str] | None) -> int:
     if args.gradescope and len(submissions) != 1:
         raise UsageError(f"--gradescope grades one student's notebook; {len(submissions)} students were found")
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create {out}: {error.strerror}") from None
+    check_writable(out)
     style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
     try:
         book = open_gradebook(args.gradebook or default_url(out))
-        backend = open_backend(args, rubric, book)
+        try:
+            backend = open_backend(args, rubric, book, out / ERROR_LOG)
+        except BaseException:
+            book.close()
+            raise
         try:
             before = backend.run_result([])
             isolation, warning = terminal.render_isolation(before)
@@ -247,6 +267,15 @@ def run(argv: list[str] | None) -> int:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
               "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
+    failed = [r for r in results if r.status == GRADING_ERROR]
+    if failed:
+        print(f"grade: error: the grader failed on {len(failed)} notebook(s), not through the students' code "
+              f"({', '.join(terminal.printable(r.student) for r in failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+              f"nothing was stored for them; tracebacks in {out / ERROR_LOG}; run the same command again "
+              "to retry them", file=sys.stderr)
+        if args.gradescope:
+            _gradescope_failure(args.gradescope, failed[0].error)
+        return EXIT_GRADING_ERROR
     if missing:
         print(f"{len(missing)} on the roster with no notebook (missing in grades.csv): "
               + terminal.one_line(", ".join(r.student for r in missing)))
@@ -281,13 +310,23 @@ def below_the_bar(results, bar: Bar, hidden=frozenset()) -> str:
     return "\n".join(lines)
 
 
+def check_writable(out: Path) -> None:
+    """--out must take the reports: found out before grading, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".grade-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write the reports in {out}: {error.strerror or error}") from None
+
+
 def publish_to_github(run_result) -> None:
     """Annotations on the notebook lines, and the summary table on the job's page."""
     texts = {}
     for result in run_result.submissions:
-        try:
-            texts[result.path] = Path(result.path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        try:  # opened as every untrusted notebook is: a regular file only, bounded
+            texts[result.path] = read_notebook_bytes(Path(result.path)).decode("utf-8", errors="replace")
+        except NotebookError:
             pass
     for command in github.annotations(run_result, texts, workspace=os.environ.get("GITHUB_WORKSPACE")):
         print(command)
@@ -302,20 +341,21 @@ def publish_to_github(run_result) -> None:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
-def open_backend(args, rubric, book):
+def open_backend(args, rubric, book, error_log: Path):
     """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
     if args.scheduler:
         try:
-            from dropout_grader.distributed import DaskGrading
+            from dropout_grader.distributed import ClusterError, DaskGrading
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'dropout-grader[dask]'") from None
         try:
-            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade)
-        except (OSError, TimeoutError) as error:
-            raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+            return DaskGrading(args.scheduler, rubric, args.isolation, gradebook=book, regrade=args.regrade,
+                               error_log=error_log)
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
     from dropout_grader.pipeline import Grader
 
-    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade)
+    return Grader(rubric, isolation=args.isolation, gradebook=book, regrade=args.regrade, error_log=error_log)
 
 
 def default_url(folder: Path) -> str:
@@ -342,11 +382,16 @@ def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list:
             progress.advance()
         progress.close()
     except KeyboardInterrupt:
+        # A second Ctrl-C must not cut the cleanup short (children killed, threads joined,
+        # gradebook closed): it takes a few seconds at most.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         progress.close()
-        graded = sum(r is not None for r in results)
-        print(f"grade: interrupted after {graded} of {len(submissions)}; their results are in the "
-              "gradebook; run the same command again to grade the rest", file=sys.stderr)
-        raise SystemExit(130) from None
+        kept = sum(r is not None and r.status in STORABLE for r in results)
+        print(f"grade: interrupted; {kept} of {len(submissions)} results are in the gradebook, the "
+              "notebooks being graded were abandoned (nothing stored for them); run the same command "
+              "again to grade the rest", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     return results
 
 

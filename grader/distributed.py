@@ -4,7 +4,13 @@ Every worker runs its own `Grader`, with the same zygote and sandboxed children 
 run, made once per worker by a WorkerPlugin from the rubric's text. Workers need not share
 the submitting machine's files: each task carries the notebook's bytes, and what comes back is
 the plain result dict; the submitting machine records it in its gradebook and writes the
-reports. Workers need this package installed (same version), like any Dask dependency.
+reports. Workers need this package installed (same build), like any Dask dependency; a
+worker without it is named in a one-line error before anything is sent.
+
+Reuse goes through the same `Reuse` as a local run: an unchanged file is reused before it is
+sent (parsing stays on the workers), and what comes back is recorded under both its file and
+its graded code, so a later run, here or local, reuses it. Grading errors come back with their
+traceback, which goes to this machine's grading log.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -20,6 +27,29 @@ from dropout_grader.build import build_id
 from dropout_grader.results import Submission, SubmissionResult
 
 PLUGIN = "dropout-grader"
+DISTRIBUTION = "dropout-grader"
+SCHEMES = ("tcp", "tls")
+
+
+class ClusterError(Exception):
+    """The cluster cannot grade: a wrong address, unreachable, or workers without the grader.
+    The message is one line."""
+
+
+def check_address(address: str) -> str:
+    """`tcp://HOST:PORT` (or tls://), said plainly when it is not."""
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError as error:
+        raise ClusterError(f"--scheduler {address!r}: {error}; expected tcp://HOST:PORT") from None
+    if parts.scheme not in SCHEMES:
+        raise ClusterError(f"--scheduler {address!r}: a Dask scheduler is reached with "
+                           f"{' or '.join(s + '://' for s in SCHEMES)}, not {parts.scheme}://; expected tcp://HOST:PORT")
+    if not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise ClusterError(f"--scheduler {address!r}: expected tcp://HOST:PORT (the scheduler's port is "
+                           "usually 8786)")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class GraderPlugin(WorkerPlugin):
@@ -77,17 +107,52 @@ def grade_on_worker(student: str, path: str, data: bytes) -> dict:
 class DaskGrading:
     """Grade submissions on a cluster; results come back as they finish."""
 
-    def __init__(self, address: str, rubric, isolation: str = "auto", gradebook=None, regrade: bool = False):
+    def __init__(self, address: str, rubric, isolation: str = "auto", gradebook=None, regrade: bool = False,
+                 error_log: Path | None = None):
         from distributed import Client
 
-        self.client = Client(address, timeout="10s")
+        from dropout_grader.pipeline import ErrorLog
+        from dropout_grader.reuse import Reuse
+
+        address = check_address(address)
+        try:
+            self.client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {str(error).splitlines()[0]}") from None
+        try:
+            self._check_workers()
+            self.client.register_plugin(GraderPlugin(Path(rubric.path).read_text(), isolation, build_id()),
+                                        name=PLUGIN)
+            reported = self.client.run(_worker_protections)
+        except ClusterError:
+            self.client.close()
+            raise
         self.rubric = rubric
-        self.gradebook = gradebook
-        self.regrade = regrade
-        self.client.register_plugin(GraderPlugin(Path(rubric.path).read_text(), isolation, build_id()), name=PLUGIN)
+        self.reuse = Reuse(gradebook, rubric.sha256, build_id(), regrade)
+        self.errors = ErrorLog(error_log)
         self.max_score = sum(step.points for step in rubric.steps.values())
-        reported = self.client.run(_worker_protections)
         self.protections = next(iter(reported.values()), [])
+
+    def _check_workers(self) -> None:
+        """Every worker has this package, at this build: said before anything is sent (a
+        worker without it would fail to unpickle the plugin, with a traceback)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        if not workers:
+            raise ClusterError("the Dask scheduler has no workers; start some with "
+                               "`dask worker tcp://HOST:PORT`")
+        # `eval` travels by reference to the builtins, which every worker has; the expression
+        # imports the grader there and raises ImportError where it is not installed.
+        builds = self.client.run(eval, "__import__('dropout_grader.build', fromlist=['build_id']).build_id()",
+                                 on_error="return")
+        lacking = sorted(w for w, b in builds.items() if not isinstance(b, str))
+        if lacking:
+            raise ClusterError(f"{len(lacking)} Dask worker(s) cannot import the grader ({', '.join(lacking[:3])}"
+                               f"{', ...' if len(lacking) > 3 else ''}: {type(builds[lacking[0]]).__name__}); "
+                               f"install it on every worker: pip install '{DISTRIBUTION}[dask]'")
+        other = sorted(w for w, b in builds.items() if b != build_id())
+        if other:
+            raise ClusterError(f"Dask worker(s) {', '.join(other[:3])} run grader build {builds[other[0]]}, "
+                               f"this machine {build_id()}; install the same version everywhere")
 
     def run_result(self, results):
         from dropout_grader.pipeline import run_result
@@ -98,38 +163,41 @@ class DaskGrading:
                            ) -> Iterator[tuple[int, SubmissionResult]]:
         from distributed import as_completed
 
-        from dropout_grader.pipeline import _file_sha256, ungradable
+        from dropout_grader.notebook import NotebookError, read_notebook_bytes
+        from dropout_grader.own_modules import read_own_modules
+        from dropout_grader.pipeline import grading_error, ungradable
+        from dropout_grader.reuse import file_sha256
 
         futures = {}
-        for index, submission in enumerate(submissions):
-            if submission.problem:  # decided here, where the file is: never sent
-                yield index, ungradable(submission, "unreadable", submission.problem, self.max_score)
-                continue
-            try:
-                data = Path(submission.path).read_bytes()  # read once: hashed, then sent
-            except OSError as error:
-                yield index, ungradable(submission, "unreadable", f"cannot open the file ({error.strerror})",
-                                        self.max_score)
-                continue
-            file_sha = _file_sha256(submission.path, data)
-            known = None
-            if self.gradebook is not None and not self.regrade:
-                known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256,
-                                              build_id(), file_sha256=file_sha)
-            if known is not None:
-                known.reused = True
-                yield index, known
-                continue
-            future = self.client.submit(grade_on_worker, submission.student, submission.path, data,
-                                        pure=False, key=f"grade-{index}-{os.urandom(4).hex()}")
-            futures[future] = (index, file_sha)
-        for future in as_completed(futures):
-            index, file_sha = futures[future]
-            result = SubmissionResult.from_dict(future.result())
-            if self.gradebook is not None:
-                self.gradebook.record(result, result.code_sha256, self.rubric.sha256, build_id(),
-                                      file_sha256=file_sha)
-            yield index, result
+        try:
+            for index, submission in enumerate(submissions):
+                if submission.problem:  # decided here, where the file is: never sent
+                    yield index, ungradable(submission, "unreadable", submission.problem, self.max_score)
+                    continue
+                try:
+                    data = read_notebook_bytes(Path(submission.path))  # read once: hashed, then sent
+                except NotebookError as error:
+                    yield index, ungradable(submission, error.diagnosis, error.message, self.max_score)
+                    continue
+                file_sha = file_sha256(data, read_own_modules(submission.path))
+                known = self.reuse.known(submission.student, file_sha256=file_sha)
+                if known is not None:
+                    yield index, known
+                    continue
+                future = self.client.submit(grade_on_worker, submission.student, submission.path, data,
+                                            pure=False, key=f"grade-{index}-{os.urandom(4).hex()}")
+                futures[future] = (index, file_sha, submission)
+            for future in as_completed(futures):
+                index, file_sha, submission = futures.pop(future)
+                if future.status == "error":  # the task failed on its worker (a lost worker, ...)
+                    result = grading_error(submission, future.exception(), self.max_score)
+                else:
+                    result = SubmissionResult.from_dict(future.result())
+                result = self.errors.record(result)
+                self.reuse.remember(result, file_sha)
+                yield index, result
+        finally:  # Ctrl-C or an early stop: nothing more comes back, nothing more is recorded
+            self.client.cancel(list(futures))
 
     def close(self) -> None:
         self.client.close()

@@ -14,6 +14,7 @@ import builtins
 import re
 import symtable
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dropout_grader.notebook import Cell
@@ -24,6 +25,11 @@ END_MARKERS = ("END CODE HERE", "YOUR CODE ENDS HERE")
 BUILTINS = frozenset(dir(builtins))
 MAX_CELL_CHARS = 300_000  # no real cell comes near; a hostile one could cost seconds to parse
 MAX_NOTEBOOK_CHARS = 3_000_000  # all cells together: past this, later cells are not parsed
+# IPython's transformer re-tokenises the whole cell per rewrite (superlinear: 100 magic lines
+# 0.2 s, 400 lines 7 s, a 300 kB line 2.4 s): cells past these bounds are not translated.
+MAX_TRANSFORM_CHARS = 100_000
+MAX_IPYTHON_LINES = 100
+_IPYTHON_LINE = re.compile(r"^\s*[%!]|=\s*[%!]|\?\s*$")
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,12 @@ class _Statement:
     needs: frozenset[str] = frozenset()
 
 
-def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
-    """`graded` maps a role ("forward") to the function name the rubric grades."""
+def extract(cells: list[Cell], graded: dict[str, str],
+            transform: Callable[[str], str] | None = None) -> Extraction:
+    """`graded` maps a role ("forward") to the function name the rubric grades. `transform`
+    translates IPython syntax to Python (the grader passes its time- and memory-bounded
+    `ipython_worker.BoundedTransformer`; by default IPython runs in this process)."""
+    transform = transform or ipython_to_python
     statements: list[_Statement] = []
     cell_syntax_errors: list[tuple[Cell, CellSyntaxError]] = []
     parsed_sources: dict[int, str] = {}
@@ -93,7 +103,7 @@ def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
                 cell.index, 1, f"not parsed: the notebook has more than {MAX_NOTEBOOK_CHARS // 1_000_000} MB "
                                "of code before this cell")))
             continue
-        tree, source, error = _parse_cell(cell)
+        tree, source, error = _parse_cell(cell, transform)
         if error is not None:
             cell_syntax_errors.append((cell, error))
             continue
@@ -151,7 +161,7 @@ def extract(cells: list[Cell], graded: dict[str, str]) -> Extraction:
     return extraction
 
 
-def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | None]:
+def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module | None, str, CellSyntaxError | None]:
     """Parse as Python; if that fails, as IPython would see it (magics, !shell, help?).
     Cells larger than any real one are not parsed: a few MB of hostile expression can take
     seconds and a gigabyte in the parser."""
@@ -163,7 +173,16 @@ def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | N
         return ast.parse(source), source, None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
-    transformed = ipython_to_python(source)
+    refused = _too_slow_to_transform(source)
+    if refused is None:
+        from dropout_grader.ipython_worker import TransformRefused
+
+        try:
+            transformed = transform(source)
+        except TransformRefused as exc:
+            refused = str(exc)
+    if refused is not None:
+        return None, source, CellSyntaxError(cell.index, 1, f"not parsed: {refused}")
     try:
         tree = ast.parse(transformed)
         body = _python_cell_magic_body(tree)
@@ -175,6 +194,19 @@ def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, CellSyntaxError | N
         return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, source, CellSyntaxError(cell.index, 1, f"cannot parse the cell: {type(exc).__name__}")
+
+
+def _too_slow_to_transform(source: str) -> str | None:
+    """Why IPython's transformer is not asked to translate this cell, if it is one of the
+    shapes it is known to be slow on."""
+    if len(source) > MAX_TRANSFORM_CHARS:
+        return (f"the cell does not parse as Python and has {len(source) // 1000} kB, more than the "
+                f"{MAX_TRANSFORM_CHARS // 1000} kB of IPython syntax the grader translates")
+    magic = sum(1 for line in source.splitlines() if _IPYTHON_LINE.search(line))
+    if magic > MAX_IPYTHON_LINES:
+        return (f"the cell has {magic} lines of IPython syntax (%magic, !shell, ?), more than the "
+                f"{MAX_IPYTHON_LINES} the grader translates")
+    return None
 
 
 # Cell magics whose body IPython runs as ordinary Python in the notebook's namespace.
@@ -202,7 +234,7 @@ def ipython_to_python(source: str) -> str:
 
     try:
         return TransformerManager().transform_cell(source)
-    except Exception:  # IPython cannot make sense of it either; let ast report the error
+    except Exception:  # noqa: BLE001 - IPython's code on untrusted input: it cannot translate it
         return source
 
 

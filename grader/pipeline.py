@@ -6,6 +6,10 @@
 Per submission: read the notebook, extract the graded functions, run each function in its
 own sandboxed child on every probe, assess in this process, score. One child per function,
 so that a crash or timeout in one is told apart from the other.
+
+Three outcomes (DESIGN.md §2): a graded result (findings), an ungradable one, or a grading
+error when the grader or its sandbox failed, or the run was interrupted. Grading errors are
+never recorded in the gradebook; their tracebacks go to the grading log.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
+import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -25,14 +31,17 @@ import numpy as np
 from dropout_grader.build import build_id
 from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
+from dropout_grader.errors import GradebookError, GradingError, GradingInterrupted
 from dropout_grader.extract import Extraction, extract
-from dropout_grader.notebook import NotebookError, read_code_cells
+from dropout_grader.ipython_worker import BoundedTransformer
+from dropout_grader.notebook import NotebookError, parse_code_cells, read_notebook_bytes
 from dropout_grader.observations import NOTE, WRONG, Observation
 from dropout_grader.own_modules import read_own_modules
-from dropout_grader.results import GRADED, UNGRADABLE, Finding, RunResult, StepInfo, Submission, SubmissionResult
+from dropout_grader.results import (GRADED, GRADING_ERROR, UNGRADABLE, Finding, RunResult, StepInfo, Submission,
+                                    SubmissionResult)
+from dropout_grader.reuse import Reuse, file_sha256
 from dropout_grader.rubric import LoadedRubric
 from dropout_grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
-from dropout_grader.errors import GradebookError
 from dropout_grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
@@ -54,12 +63,19 @@ class Grader:
     "bwrap" or "process" (see grader.sandbox.runner)."""
 
     def __init__(self, rubric: LoadedRubric, sandbox: Sandbox | None = None, isolation: str = "auto",
-                 gradebook=None, regrade: bool = False):
+                 gradebook=None, regrade: bool = False, error_log: Path | None = None):
         """`gradebook` (grader.gradebook.Gradebook) records every result as it is known and
-        lets unchanged submissions be reused instead of graded again, unless `regrade`."""
+        lets unchanged submissions be reused instead of graded again, unless `regrade`.
+        `error_log`: where the tracebacks of grading errors are appended (None: they stay on
+        the results, for the caller to log)."""
         self.rubric = rubric
         self.gradebook = gradebook
         self.regrade = regrade
+        self.reuse = Reuse(gradebook, rubric.sha256, build_id(), regrade)
+        self.errors = ErrorLog(error_log)
+        self._stopping = threading.Event()  # set by stop(): in-flight work is abandoned, not stored
+        self._pools: list[ThreadPoolExecutor] = []
+        self.transformer = BoundedTransformer()
         limits = rubric.spec.limits
         self.sandbox = sandbox or Sandbox(SandboxLimits(
             cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
@@ -104,8 +120,19 @@ class Grader:
     def seeds(self) -> dict[str, int]:
         return {p.id: p.seed for p in self.probes}
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Abandon the run (Ctrl-C): nothing graded from now on is stored, in-flight children
+        are killed, and what they were grading becomes a grading error. The flag is set before
+        any child is killed, so a child killed by the grader is never read as the student's."""
+        self._stopping.set()
         self.sandbox.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.sandbox.close()
+        for pool in self._pools:  # every grading thread has ended: nothing writes after close
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.transformer.close()
 
     def __enter__(self):
         return self
@@ -116,57 +143,69 @@ class Grader:
     # --- one submission --------------------------------------------------------------------
     def grade(self, submission: Submission) -> SubmissionResult:
         """Grade one notebook (or reuse its unchanged result from the gradebook). Never raises
-        for one notebook's sake: a failure of the grader itself becomes that notebook's finding,
-        and the rest of the class is graded."""
-        try:
-            return self._grade(submission)
-        except (GradebookError, SandboxError):
-            raise  # the machine's problem, not this notebook's: stop and say so
-        except Exception as error:  # noqa: BLE001 - a bug of ours must not lose the class
-            return ungradable(submission, "unreadable", f"the grader failed on this notebook "
-                              f"({type(error).__name__}: {error}); please report it", self.max_score)
-
-    def _grade(self, submission: Submission) -> SubmissionResult:
+        for one notebook's sake: a failure of the grader itself becomes that notebook's grading
+        error (not a finding, not stored), and the rest of the class is graded. A gradebook that
+        cannot be written stops the run (GradebookError)."""
         started = time.monotonic()
+        try:
+            return self._grade(submission, started)
+        except GradebookError:
+            raise  # the machine's problem, not this notebook's: stop and say so
+        except GradingError as error:
+            return self.errors.record(grading_error(submission, error, self.max_score, started))
+        # The one boundary where a bug of ours meets a submission: it becomes a grading error,
+        # logged with its traceback, never a finding charged to the student and never stored.
+        except Exception as error:  # noqa: BLE001
+            return self.errors.record(grading_error(submission, error, self.max_score, started))
+
+    def _grade(self, submission: Submission, started: float) -> SubmissionResult:
+        self._check_running()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)
-        file_sha = _file_sha256(submission.path) if self.gradebook is not None else None
-        known = self._known(submission, file_sha256=file_sha)  # the very same file: not even parsed
+        try:
+            data = read_notebook_bytes(Path(submission.path))
+        except NotebookError as error:  # not a file we may read: nothing to key a reuse on
+            return self._ungradable(submission, error.diagnosis, error.message, started)
+        modules = read_own_modules(submission.path)  # the student's own .py files beside it
+        file_sha = file_sha256(data, modules) if self.gradebook is not None else None
+        known = self.reuse.known(submission.student, file_sha256=file_sha)  # the very same file: not parsed
         if known is not None:
             return known
         try:
-            cells = read_code_cells(Path(submission.path))
+            cells = parse_code_cells(data, submission.path)
         except NotebookError as error:
-            diagnosis, message = error.diagnosis, error.message
-            return self._remember(submission, file_sha, file_sha or "",
-                                  lambda: self._ungradable(submission, diagnosis, message, started))
-        extraction = extract(cells, self.graded_names)
-        code_sha = code_sha256(extraction, self.graded_names)
-        return self._known(submission, code_sha256=code_sha) or self._remember(
-            submission, file_sha, code_sha, lambda: self._grade_extracted(submission, cells, extraction, started))
+            return self._remember(replace(self._ungradable(submission, error.diagnosis, error.message, started),
+                                          code_sha256=file_sha or ""), file_sha)
+        del data
+        extraction = extract(cells, self.graded_names, self.transformer)
+        code_sha = code_sha256(extraction, self.graded_names, modules)
+        known = self.reuse.known(submission.student, code_sha256=code_sha)
+        if known is not None:
+            return known
+        result = self._grade_extracted(submission, cells, extraction, started, modules)
+        return self._remember(replace(result, code_sha256=code_sha), file_sha)
 
-    def _known(self, submission: Submission, **sha) -> SubmissionResult | None:
-        """The gradebook's result for an unchanged file or unchanged graded code, if any."""
-        if self.gradebook is None or self.regrade or not any(sha.values()):
-            return None
-        known = self.gradebook.lookup(submission.student, submission.path, self.rubric.sha256, build_id(), **sha)
-        return replace(known, reused=True) if known is not None else None
+    def _check_running(self) -> None:
+        if self._stopping.is_set():
+            raise GradingInterrupted("the run was interrupted before this notebook was graded; "
+                                     "run the same command again")
 
-    def _remember(self, submission: Submission, file_sha: str | None, code_sha: str, grade) -> SubmissionResult:
-        """Grade, and record the result in the gradebook the moment it is known."""
-        result = replace(grade(), code_sha256=code_sha, graded_at=_now())
-        if self.gradebook is not None:
-            self.gradebook.record(result, code_sha, self.rubric.sha256, build_id(), file_sha256=file_sha)
+    def _remember(self, result: SubmissionResult, file_sha: str | None) -> SubmissionResult:
+        """Record the result in the gradebook the moment it is known, unless the run is being
+        stopped (whatever was computed while stopping may rest on a child the grader killed)."""
+        self._check_running()
+        result = replace(result, graded_at=_now())
+        self.reuse.remember(result, file_sha)
         return result
 
-    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float) -> SubmissionResult:
+    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float,
+                         modules: dict[str, str]) -> SubmissionResult:
         if not extraction.functions and not extraction.syntax_errors:
             names = " or ".join(self.graded_names.values())
             return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
                                     f"the notebook's {len(cells)} code cells", started)
         findings: list[Finding] = []
         output: list[str] = []
-        modules = read_own_modules(submission.path)  # the student's own .py files beside it
         for role in self.rubric.roles:
             findings += self._grade_function(role, extraction, output, modules)
         lines = {cell.index: cell.source.splitlines() for cell in cells}
@@ -197,13 +236,13 @@ class Grader:
             else:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)
+        self._check_running()
         try:
             run = self.run_function(role, extraction, modules)
-        except SandboxError as error:
-            outcome = Observation(function_step, WRONG, "error", {
-                "function": name,
-                "error": f"could not be run: the grader's sandbox failed ({error}); grade this notebook again"})
-            return self._unassessed(role, outcome, steps, extraction, function)
+        except SandboxError as error:  # the sandbox failed, not the student's code
+            self._check_running()  # (it failed because the run is being stopped)
+            raise GradingError(f"the grader's sandbox failed running {name} ({error})") from None
+        self._check_running()  # a child killed by stop() must not be read as the student's crash
         if run.output:
             output.append(run.output)
         if run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable):
@@ -279,14 +318,21 @@ class Grader:
     def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
                            ) -> Iterator[tuple[int, SubmissionResult]]:
         """(index, result) pairs as each submission finishes, so a caller can record each one
-        at once. If the caller stops early (Ctrl-C), queued work is cancelled."""
+        at once. If the caller stops early (Ctrl-C), queued work is cancelled and this Grader is
+        stopping: what is in flight is abandoned (a grading error, never stored), and close()
+        kills its children and waits for its threads."""
         jobs = max(1, jobs or os.cpu_count() or 1)
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+        self._pools.append(pool)  # joined by close()
+        finished = False
         try:
             futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+            finished = True
         finally:
+            if not finished:  # Ctrl-C, or the caller stopped early: abandon what is in flight
+                self._stopping.set()
             pool.shutdown(wait=False, cancel_futures=True)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
@@ -302,6 +348,47 @@ def ungradable(submission: Submission, diagnosis: str, message: str, max_score: 
                             max_score=max_score, findings=[finding], seconds=round(seconds, 3))
 
 
+def grading_error(submission: Submission, error: BaseException, max_score: float,
+                  started: float | None = None) -> SubmissionResult:
+    """The grader or its sandbox failed on this notebook (or the run was stopped): not the
+    student's doing. One `notebook` note carries the message for every report; no points."""
+    seconds = time.monotonic() - started if started is not None else 0.0
+    if isinstance(error, GradingError):
+        message = str(error)
+    else:
+        message = (f"the grader failed on this notebook ({type(error).__name__}: {str(error)[:300]}); "
+                   "this is a bug in the grader, not in the student's code")
+    text = "".join(traceback.format_exception(error)) if not isinstance(error, GradingInterrupted) else ""
+    return SubmissionResult(student=submission.student, path=submission.path, status=GRADING_ERROR, score=0.0,
+                            max_score=max_score, seconds=round(seconds, 3), error=message, traceback=text,
+                            findings=[Finding(step="notebook", verdict=NOTE, diagnosis="grading_error", points=0.0,
+                                              max_points=0.0, message=message)])
+
+
+class ErrorLog:
+    """Where the tracebacks of grading errors go: appended to one file, named in the result's
+    message. With no file, the traceback stays on the result for the caller to log."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def record(self, result: SubmissionResult) -> SubmissionResult:
+        if self.path is None or not result.traceback:
+            return result
+        entry = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {result.student} ({result.path})\n"
+                 f"{result.traceback.rstrip()}\n")
+        try:
+            with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(entry)
+        except OSError as error:
+            where = f"not written to {self.path} ({error.strerror})"
+        else:
+            where = f"traceback in {self.path}"
+        message = f"{result.error}; {where}"
+        return replace(result, error=message, findings=[replace(f, message=message) for f in result.findings])
+
+
 def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protections: list[dict]) -> RunResult:
     """The whole run as reports see it: results plus what they need to know of the rubric."""
     visibility = rubric.spec.visibility
@@ -314,8 +401,9 @@ def run_result(rubric: LoadedRubric, results: list[SubmissionResult], protection
                      gradescope_visibility=visibility.gradescope)
 
 
-def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
-    """What grading depends on in a notebook: the kept statements (not outputs, not other cells)."""
+def code_sha256(extraction: Extraction, graded_names: dict[str, str], modules: dict[str, str] | None = None) -> str:
+    """What grading depends on in a notebook: the kept statements (not outputs, not other
+    cells), and the student's own helper modules if any."""
     digest = hashlib.sha256(json.dumps(sorted(graded_names.items())).encode())
     for fragment in extraction.fragments:
         digest.update(f"\0{fragment.kind}\0{fragment.cell}\0{fragment.first_line}\0".encode())
@@ -324,21 +412,8 @@ def code_sha256(extraction: Extraction, graded_names: dict[str, str]) -> str:
         digest.update(f"\0syntax\0{role}\0{problem.cell}\0{problem.line}\0{problem.message}".encode())
     for role, function in sorted(extraction.functions.items()):
         digest.update(f"\0defs\0{role}\0{function.definitions}".encode())
-    return digest.hexdigest()
-
-
-def _file_sha256(path: str, data: bytes | None = None) -> str:
-    """The file's identity for the gradebook (of `data` if already read)."""
-    digest = hashlib.sha256(b"file\0")
-    if data is not None:
-        digest.update(data)
-        return digest.hexdigest()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        digest.update(str(error).encode())
+    for name, source in sorted((modules or {}).items()):
+        digest.update(f"\0module\0{name}\0".encode() + source.encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-GRADED, UNGRADABLE = "graded", "ungradable"
+# The three outcomes of grading a notebook (DESIGN.md §2): findings about the student's code;
+# the notebook cannot be graded; the grader or its sandbox failed (never the student's fault,
+# never stored as a grade, never reused).
+GRADED, UNGRADABLE, GRADING_ERROR = "graded", "ungradable", "grading_error"
+STORABLE = (GRADED, UNGRADABLE)  # the outcomes a gradebook may keep and reuse
 MISSING = "missing"  # on the roster, but no notebook was found for them
 
 
@@ -38,7 +42,7 @@ class Submission:
 class SubmissionResult:
     student: str
     path: str
-    status: str  # "graded" | "ungradable" | "missing"
+    status: str  # GRADED | UNGRADABLE | GRADING_ERROR | MISSING
     score: float
     max_score: float
     findings: list[Finding] = field(default_factory=list)
@@ -48,6 +52,8 @@ class SubmissionResult:
     sources: dict[int, str] = field(default_factory=dict)  # cells the findings point at, by index
     code_sha256: str = ""  # what was graded: the extracted code (or the file, if unreadable)
     reused: bool = False  # taken from the gradebook: nothing changed since it was last graded
+    error: str = ""  # GRADING_ERROR only: what failed, in one line, and where the traceback is
+    traceback: str = ""  # GRADING_ERROR only: for the grading log, never shown to students
     section: str = ""  # from the class folder's layout or the roster
 
     @property

@@ -123,3 +123,101 @@ def test_results_json_is_replaced_atomically(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["submissions"][0]["score"] == 19
     names = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("gradebook.sqlite"))
     assert names == ["feedback", "grades.csv", "index.html", "junit.xml", "results.json"]  # no temporary left
+
+
+# --- the three outcomes, the grader's own limits and its exit statuses ---------------------------
+
+BROKEN_GRADER = """
+import sys
+import dropout_grader.pipeline as pipeline
+from dropout_grader.cli import main
+
+def broken(*args, **kwargs):  # a deliberately broken grader function
+    raise KeyError("a bug of ours")
+
+pipeline.decode_run = broken
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_broken_grader_function_is_a_grading_error_with_its_own_exit_status(tmp_path):
+    import csv
+    import sqlite3
+
+    import jsonschema
+
+    out = tmp_path / "out"
+    completed = subprocess.run([sys.executable, "-c", BROKEN_GRADER, str(SUBMISSIONS / "correct_reference.ipynb"),
+                                "--out", str(out), "-q"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 3, completed.stderr
+    assert "Traceback" not in completed.stderr
+    log = out / "grading-errors.log"
+    assert f"the grader failed on 1 notebook(s), not through the students' code" in completed.stderr
+    assert str(log) in completed.stderr and "KeyError" in log.read_text()
+    assert "0 ungradable, 1 grading errors" in completed.stdout
+    results = json.loads((out / "results.json").read_text())
+    jsonschema.validate(results, json.loads((ROOT / "grader/report/schemas/results.schema.json").read_text()))
+    (submission,) = results["submissions"]
+    assert submission["status"] == "grading_error" and str(log) in submission["error"]
+    assert not [f for f in submission["findings"] if f["verdict"] == "wrong"]
+    row = next(csv.DictReader((out / "grades.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert row["status"] == "grading_error" and row["score"] == ""  # no 0 for an LMS to import
+    with sqlite3.connect(out / "gradebook.sqlite") as connection:
+        assert connection.execute("SELECT count(*) FROM gradings").fetchone()[0] == 0
+    on_gradescope = subprocess.run([sys.executable, "-c", BROKEN_GRADER, str(SUBMISSIONS / "correct_reference.ipynb"),
+                                    "--out", str(tmp_path / "gs"), "-q", "--gradescope", str(tmp_path / "gs.json")],
+                                   capture_output=True, text=True, timeout=120)
+    assert on_gradescope.returncode == 3
+    document = json.loads((tmp_path / "gs.json").read_text())
+    assert document["tests"] == [] and "not in the student's code" in document["output"]  # no 0/19 shown as a grade
+    fixed = grade(SUBMISSIONS / "correct_reference.ipynb", "--out", out, "-q")  # the same command, bug gone
+    assert fixed.returncode == 0 and "reused" not in fixed.stdout
+    assert json.loads((out / "results.json").read_text())["submissions"][0]["score"] == 19
+
+
+def test_a_fifo_in_the_class_folder_does_not_hang_the_batch(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ada.ipynb").write_bytes((SUBMISSIONS / "correct_reference.ipynb").read_bytes())
+    os.mkfifo(folder / "notebook.ipynb")
+    completed = grade(folder, "--out", tmp_path / "out", "-q")
+    assert completed.returncode == 0, completed.stderr
+    results = {s["student"]: s for s in json.loads((tmp_path / "out" / "results.json").read_text())["submissions"]}
+    assert results["ada"]["score"] == 19
+    assert "named pipe (FIFO)" in results["notebook"]["findings"][0]["message"]
+
+
+def test_an_unwritable_out_is_found_before_grading(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    completed = grade(SUBMISSIONS, "--out", blocker / "reports")
+    assert completed.returncode == 2 and completed.stderr.count("\n") == 1
+    assert f"cannot write the reports in {blocker / 'reports'}" in completed.stderr
+    assert "graded" not in completed.stderr  # no progress: nothing was graded first
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert grade(SUBMISSIONS, "--out", locked).returncode == 2
+
+
+@pytest.mark.parametrize("address, words", [
+    ("http://127.0.0.1:8786", "not http://"),
+    ("tcp://127.0.0.1", "expected tcp://HOST:PORT"),
+    ("tcp://127.0.0.1:notaport", "expected tcp://HOST:PORT"),
+    ("tcp://:8786", "expected tcp://HOST:PORT"),
+])
+def test_scheduler_mistakes_are_one_line_usage_errors(tmp_path, address, words):
+    pytest.importorskip("distributed")
+    completed = grade(SUBMISSIONS / "correct_reference.ipynb", "--out", tmp_path, "--scheduler", address)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.count("\n") == 1 and words in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_run_quietly(tmp_path):
+    completed = subprocess.run(["bash", "-c", f"'{GRADE[0]}' '{SUBMISSIONS}' --out '{tmp_path}' | head -1; "
+                                              "echo \"status ${PIPESTATUS[0]}\""],
+                               capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"})
+    assert completed.stdout.startswith("rubric ")
+    assert "status 0" in completed.stdout
+    assert "Traceback" not in completed.stderr and "BrokenPipeError" not in completed.stderr

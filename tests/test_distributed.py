@@ -47,3 +47,33 @@ def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
                                 "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 2 and "cannot reach the Dask scheduler" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+WORKER_WITHOUT_THE_GRADER = """
+import sys
+sys.modules["dropout_grader"] = None  # as on a machine where the package was never installed
+from distributed.cli.dask_worker import main
+sys.argv = ["dask-worker", sys.argv[1], "--nthreads", "1", "--no-dashboard", "--no-nanny"]  # one process: ours
+main()
+"""
+
+
+def test_workers_without_the_grader_are_named_in_one_line(tmp_path):
+    import time
+
+    with distributed.LocalCluster(n_workers=0, dashboard_address=None, silence_logs=40) as empty:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER_WITHOUT_THE_GRADER, empty.scheduler_address],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(empty.scheduler_address) as client:
+                client.wait_for_workers(1, timeout=60)
+            completed = subprocess.run([GRADE, str(SUBMISSIONS / "correct_reference.ipynb"), "--out", str(tmp_path),
+                                        "--scheduler", empty.scheduler_address],
+                                       capture_output=True, text=True, timeout=120)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    assert completed.returncode == 2, completed.stderr
+    assert "1 Dask worker(s) cannot import the grader" in completed.stderr
+    assert "pip install 'dropout-grader[dask]'" in completed.stderr
+    assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr

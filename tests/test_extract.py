@@ -155,3 +155,58 @@ def test_a_time_cell_magic_runs_its_body_as_python():
     function = result.functions["forward"]
     assert (function.cell, function.line) == (1, 2)
     assert result.fragments[-1].cell_line(3) == 4  # `return a` is line 4 of the cell
+
+
+# --- IPython's transformer on untrusted cells: bounded in time and memory ----------------------
+
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from dropout_grader.extract import MAX_IPYTHON_LINES  # noqa: E402
+from dropout_grader.ipython_worker import BoundedTransformer, TransformRefused  # noqa: E402
+
+FORWARD = "def forward_propagation_with_dropout(X, parameters, keep_prob):\n    return np.ones(1)\n"
+
+
+@pytest.fixture(scope="module")
+def transformer():
+    bounded = BoundedTransformer(wall_seconds=3)
+    yield bounded
+    bounded.close()
+
+
+def test_a_cell_of_magic_assignments_is_refused_at_once(transformer):
+    hostile = "x = %ls\n" * 5000  # 40 kB: held the grader 58-68 s in IPython's transformer
+    started = time.monotonic()
+    result = extract(cells("import numpy as np\n" + hostile, FORWARD), GRADED, transformer)
+    assert time.monotonic() - started < 2
+    assert "forward" in result.functions  # the rest of the notebook is graded
+    assert not any(f.cell == 0 and f.kind == "import" for f in result.fragments)
+
+
+def test_under_the_line_bound_magics_still_translate(transformer):
+    source = "%matplotlib inline\n" * (MAX_IPYTHON_LINES - 1) + "import numpy as np\n"
+    result = extract(cells(source, FORWARD), GRADED, transformer)
+    assert kept(result) == [(0, MAX_IPYTHON_LINES, "import"), (1, 1, "function")]
+
+
+def test_the_worker_is_killed_past_its_wall_clock_and_the_next_cell_gets_a_fresh_one():
+    bounded = BoundedTransformer(wall_seconds=0.5)
+    try:
+        slow = "x = %ls\n" * 90 + "y = " + "1+" * 60_000 + "1\n"  # under both bounds, seconds to translate
+        started = time.monotonic()
+        with pytest.raises(TransformRefused, match="within 0.5 s"):
+            bounded(slow)
+        assert time.monotonic() - started < 3
+        assert "get_ipython().run_line_magic('ls', '')" in bounded("%ls\n")
+    finally:
+        bounded.close()
+
+
+def test_a_refused_cell_is_reported_on_the_function_it_defines(transformer):
+    source = "import numpy as np\n" + "!echo hi\n" * (MAX_IPYTHON_LINES + 1) + FORWARD
+    result = extract(cells(source), GRADED, transformer)
+    assert "forward" not in result.functions
+    problem = result.syntax_errors["forward"]
+    assert problem.cell == 0 and f"more than the {MAX_IPYTHON_LINES}" in problem.message

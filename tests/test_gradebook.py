@@ -33,7 +33,7 @@ def test_schema_is_made_by_the_migrations(book, tmp_path):
         tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert {"gradings", "findings", "alembic_version"} <= tables
-    assert version == "0002"
+    assert version == "0003"
     Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}").close()  # opening again: already at head
 
 
@@ -55,6 +55,9 @@ def test_an_older_gradebook_is_migrated(tmp_path):
     assert "file_sha256" not in {c["name"] for c in inspect(engine).get_columns("gradings")}
     Gradebook(url).close()
     assert "file_sha256" in {c["name"] for c in inspect(engine).get_columns("gradings")}
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("gradings")}
+    assert indexes["ix_gradings_lookup"] == ["student", "code_sha256", "rubric_sha256", "grader_version"]
+    assert "path" not in indexes["ix_gradings_file"]  # reuse is not keyed on the path (0003)
 
 
 def test_unchanged_code_is_reused_and_changed_code_regraded(book, rubric, tmp_path):
@@ -125,3 +128,87 @@ def test_results_json_says_what_was_reused(tmp_path):
     document = json.loads((out / "results.json").read_text())
     assert document["submissions"][0]["reused"] is True
     assert len(document["submissions"][0]["code_sha256"]) == 64
+
+
+# --- the grader's own failures are never charged to a student ----------------------------------
+
+def _stored(book) -> list[tuple[str, str, float]]:
+    from sqlalchemy import select
+
+    from dropout_grader.gradebook.models import Grading
+    from sqlalchemy.orm import Session
+
+    with Session(book.engine) as session:
+        return [(g.student, g.status, g.score) for g in session.execute(select(Grading)).scalars()]
+
+
+def test_a_bug_in_the_grader_is_a_grading_error_logged_and_never_stored(book, rubric, tmp_path, monkeypatch):
+    import dropout_grader.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug of ours")  # as a decoding bug in assess.py would
+
+    monkeypatch.setattr(pipeline, "decode_run", broken)
+    log = tmp_path / "errors.log"
+    with Grader(rubric, gradebook=book, error_log=log) as grader:
+        result = grader.grade(Submission("ada", str(SUBMISSIONS / "correct_reference.ipynb")))
+    assert result.status == "grading_error" and not result.reused
+    assert "KeyError" in result.error and "not in the student's code" in result.error
+    assert f"traceback in {log}" in result.error
+    assert "Traceback (most recent call last)" in log.read_text() and "broken" in log.read_text()
+    assert not result.wrong  # nothing charged to the student: no wrong step, no finding of theirs
+    assert _stored(book) == []
+    monkeypatch.undo()
+    with Grader(rubric, gradebook=book) as grader:  # the next run grades it for real
+        again = grader.grade(Submission("ada", str(SUBMISSIONS / "correct_reference.ipynb")))
+    assert again.status == "graded" and again.score == 19 and not again.reused
+
+
+def test_a_dead_sandbox_interpreter_is_a_grading_error_not_the_students(book, rubric):
+    with Grader(rubric, gradebook=book, isolation="process") as grader:
+        grader.sandbox._process.kill()  # the zygote dies under the grader
+        grader.sandbox._process.wait()
+        result = grader.grade(Submission("ada", str(SUBMISSIONS / "correct_reference.ipynb")))
+    assert result.status == "grading_error" and "sandbox" in result.error
+    assert _stored(book) == []
+
+
+def test_the_gradebook_refuses_to_store_a_grading_error(book):
+    from dropout_grader.results import SubmissionResult
+
+    failed = SubmissionResult("ada", "a.ipynb", "grading_error", 0.0, 19.0, error="boom")
+    with pytest.raises(ValueError):
+        book.record(failed, "c" * 64, "r" * 64, "v")
+
+
+def test_reuse_does_not_depend_on_the_path_as_typed(tmp_path):
+    folder = tmp_path / "class"
+    (folder / "ada").mkdir(parents=True)
+    (folder / "ada" / "hw.ipynb").write_bytes((SUBMISSIONS / "correct_reference.ipynb").read_bytes())
+    (folder / "bob.ipynb").write_bytes((SUBMISSIONS / "forward_layer1_scale_missing.ipynb").read_bytes())
+    out = tmp_path / "out"
+    first = subprocess.run([GRADE, "class", "--out", str(out), "-q"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([GRADE, ".", "--out", str(out), "-q"], cwd=folder,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "2 of 2 unchanged since the gradebook's last grading: reused" in again.stdout
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    third = subprocess.run([GRADE, str(moved), "--out", str(out), "-q"], capture_output=True, text=True, timeout=120)
+    assert "2 of 2 unchanged" in third.stdout
+
+
+def test_a_changed_helper_module_beside_the_notebook_is_graded_again(book, rubric, tmp_path):
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    path = folder / "hw.ipynb"
+    path.write_bytes((SUBMISSIONS / "correct_reference.ipynb").read_bytes())
+    (folder / "helpers.py").write_text("SCALE = 1\n")
+    submission = Submission("ada", str(path))
+    with Grader(rubric, gradebook=book) as grader:
+        assert not grader.grade(submission).reused
+        assert grader.grade(submission).reused
+        (folder / "helpers.py").write_text("SCALE = 2\n")  # the notebook is unchanged, the submission not
+        assert not grader.grade(submission).reused

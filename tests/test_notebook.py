@@ -120,3 +120,88 @@ def test_a_huge_cell_is_not_parsed(tmp_path, grader):
     result = grader.grade(Submission("hostile", str(path)))
     finding = next(f for f in result.findings if f.step == "forward.function")
     assert finding.diagnosis == "error" and "more than the 300 kB" in finding.message
+
+
+# --- the parent's own limits: only regular files, bounded size and structure ------------------
+
+import os  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dropout_grader.notebook import MAX_JSON_OBJECTS, parse_code_cells  # noqa: E402
+
+
+def test_a_fifo_named_like_a_notebook_is_refused_at_once(tmp_path):
+    path = tmp_path / "notebook.ipynb"
+    os.mkfifo(path)  # no writer: reading it would wait forever
+    started = time.monotonic()
+    error = error_for(path)
+    assert time.monotonic() - started < 1
+    assert error.diagnosis == "unreadable" and "named pipe (FIFO), not a notebook file" in error.message
+
+
+def test_a_device_or_socket_is_refused(tmp_path):
+    assert "character device" in error_for("/dev/zero").message  # would be read forever
+    path = tmp_path / "s.ipynb"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    try:
+        assert "socket" in error_for(path).message
+    finally:
+        listener.close()
+
+
+def test_millions_of_tiny_json_objects_are_refused_before_parsing(tmp_path):
+    import resource
+
+    path = tmp_path / "tiny.ipynb"
+    path.write_bytes(b'{"nbformat": 4, "cells": [], "x": [' + b"{}," * 20_000_000 + b"{}]}")  # 60 MB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    error = error_for(path)
+    assert "JSON objects" in error.message and f"{MAX_JSON_OBJECTS:,}" in error.message
+    assert time.monotonic() - started < 5
+    # parsed, this file costs ~1.5 GB (48x its size was measured); refused, about its bytes
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 250_000  # kB
+
+
+def test_nbformat_3_as_nbformat_writes_it_has_list_sources_joined(tmp_path):
+    import nbformat
+    from nbformat import v3
+
+    notebook = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[
+        v3.new_code_cell(input="import numpy as np\nx = 1\n"), v3.new_code_cell(input="y = 2")])])
+    path = tmp_path / "v3.ipynb"
+    path.write_text(nbformat.writes(notebook, version=3))
+    assert '"input": [\n' in path.read_text()  # the shape that was ungradable: a list of lines
+    assert [(c.index, c.source) for c in read_code_cells(path)] == [(0, "import numpy as np\nx = 1\n"), (1, "y = 2")]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("solution.py", "# %%\nimport numpy as np\n\ndef forward_propagation_with_dropout(X, p, k):\n    pass\n"),
+    ("notebook.ipynb", "import numpy as np\n"),  # a script saved under a notebook's name
+])
+def test_a_python_script_is_told_apart(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    error = error_for(path)
+    assert "Python script, not a notebook; submit the .ipynb" in error.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["nbformat", "nbformat_minor", "cells", "worksheets", "source", "input",
+                         "cell_type", "outputs", "metadata"]), children, max_size=5),
+    max_leaves=30).map(lambda value: json.dumps(value).encode()))
+def test_any_bytes_give_cells_or_a_notebook_error_never_a_crash(data):
+    try:
+        cells = parse_code_cells(data, "x.ipynb")
+    except NotebookError as error:
+        assert error.diagnosis in ("unreadable", "no_code") and error.message
+    else:
+        assert cells and all(isinstance(c.source, str) and c.index >= 0 for c in cells)

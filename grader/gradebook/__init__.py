@@ -1,9 +1,11 @@
 """The gradebook: every grading recorded in a database (SQLite by default, any SQLAlchemy URL,
 PostgreSQL included), so a re-run grades only what changed and a student's history is kept.
 
-A submission is skipped when the same student and path were already graded with the same
-graded code (sha256 of what extraction keeps), rubric and grader version. Each result is
-committed the moment it is known, which is also what makes an interrupted run resumable.
+A submission is skipped when the same student was already graded with the same file or the
+same graded code (sha256 of what extraction keeps), rubric and grader build, wherever the file
+was and however its path was typed (see reuse.py). Each result is committed the moment it is
+known, which is also what makes an interrupted run resumable. Only graded and ungradable
+results are stored: a grading error is the grader's failure, never a grade.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from dropout_grader.errors import GradebookError
 from dropout_grader.gradebook.models import Base, FindingRow, Grading
-from dropout_grader.results import SubmissionResult
+from dropout_grader.results import STORABLE, SubmissionResult
 
-HEAD = "0002"  # the newest migration in migrations/versions
+HEAD = "0003"  # the newest migration in migrations/versions
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -76,13 +78,14 @@ class Gradebook:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-    def lookup(self, student: str, path: str, rubric_sha256: str, version: str, *,
+    def lookup(self, student: str, rubric_sha256: str, version: str, *,
                code_sha256: str | None = None, file_sha256: str | None = None) -> SubmissionResult | None:
-        """The last result for this student and path graded with the same rubric and grader,
-        and the same graded code (or the very same file, which is checked before parsing)."""
+        """The last result for this student graded with the same rubric and grader build, and
+        the same graded code (or the very same file, which is checked before parsing); not
+        keyed on the path, which changes with the folder the command was run from."""
         same = (Grading.code_sha256 == code_sha256) if code_sha256 else (Grading.file_sha256 == file_sha256)
         query = (select(Grading.result)
-                 .where(Grading.student == student, Grading.path == path, same,
+                 .where(Grading.student == student, same, Grading.status.in_(STORABLE),
                         Grading.rubric_sha256 == rubric_sha256, Grading.grader_version == version)
                  .order_by(Grading.id.desc()).limit(1))
         with self._lock, Session(self.engine) as session:
@@ -96,6 +99,8 @@ class Gradebook:
 
     def record(self, result: SubmissionResult, code_sha256: str, rubric_sha256: str, version: str,
                file_sha256: str | None = None) -> None:
+        if result.status not in STORABLE:  # a caller's bug: a grading error is never a grade
+            raise ValueError(f"a {result.status} result is not stored in the gradebook")
         grading = Grading(student=result.student, path=result.path, code_sha256=code_sha256, file_sha256=file_sha256,
                           rubric_sha256=rubric_sha256, grader_version=version,
                           graded_at=datetime.now(timezone.utc).replace(tzinfo=None), status=result.status,

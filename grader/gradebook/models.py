@@ -32,9 +32,9 @@ class Grading(Base):
     findings: Mapped[list["FindingRow"]] = relationship(back_populates="grading", cascade="all, delete-orphan")
 
     __table_args__ = (
-        Index("ix_gradings_lookup", "student", "path", "code_sha256", "rubric_sha256", "grader_version"),
+        Index("ix_gradings_lookup", "student", "code_sha256", "rubric_sha256", "grader_version"),
         Index("ix_gradings_student", "student", "graded_at"),
-        Index("ix_gradings_file", "student", "path", "file_sha256", "rubric_sha256", "grader_version"),
+        Index("ix_gradings_file", "student", "file_sha256", "rubric_sha256", "grader_version"),
     )
 
 

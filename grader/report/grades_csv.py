@@ -7,7 +7,7 @@ import csv
 import io
 
 from dropout_grader.report import neutral
-from dropout_grader.results import RunResult
+from dropout_grader.results import GRADING_ERROR, RunResult
 
 
 def render(run: RunResult) -> str:
@@ -20,8 +20,10 @@ def render(run: RunResult) -> str:
     for result in run.submissions:
         points = {f.step: f.points for f in result.findings}
         wrong = "; ".join(f"{f.step}: {f.diagnosis}" for f in result.wrong)
-        writer.writerow([_cell(result.student), _cell(result.section), _cell(result.path), result.status,
-                         f"{result.score:g}", f"{result.max_score:g}", *(_number(points.get(s)) for s in steps),
+        # A grading error is no score at all: an empty cell, never a 0 an LMS would import.
+        score = "" if result.status == GRADING_ERROR else f"{result.score:g}"
+        writer.writerow([_cell(result.student), _cell(result.section), _cell(result.path), result.status, score,
+                         f"{result.max_score:g}", *(_number(points.get(s)) for s in steps),
                          _cell(wrong), result.graded_at, result.code_sha256])
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 

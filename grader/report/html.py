@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dropout_grader.report import audience, charts, neutral, notebook_html
-from dropout_grader.results import GRADED, MISSING, Finding, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, MISSING, Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
@@ -188,8 +188,9 @@ def class_report(run: RunResult, templates: Templates | None = None, notebook_pa
         pass_rates.append({"step": step.id, "title": step.title, "right": right, "wrong": wrong,
                            "rate": 100 * right / len(judged) if judged else 0.0})
     missing = sum(r.status == MISSING for r in rows)
-    stats = {"students": len(rows) - missing, "graded": len(graded), "ungradable": len(rows) - missing - len(graded),
-             "missing": missing,
+    errors = sum(r.status == GRADING_ERROR for r in rows)
+    stats = {"students": len(rows) - missing, "graded": len(graded),
+             "ungradable": len(rows) - missing - len(graded) - errors, "missing": missing, "grading_errors": errors,
              "full": sum(r.score >= r.max_score for r in graded), "max_score": max_score,
              "median": statistics.median(scores) if scores else 0, "mean": statistics.fmean(scores) if scores else 0}
     # Charts describe a class; for one notebook (a student's own check) they say nothing and

@@ -159,11 +159,12 @@ def bounded_finding(finding: Finding) -> Finding:
 def bounded_result(result: SubmissionResult) -> SubmissionResult:
     fields = {"student": identifier(result.student), "path": clean(result.path, PATH_CHARS, one_line=True),
               "section": clean(result.section, NAME_CHARS, one_line=True),
+              "error": clean(result.error, MESSAGE_CHARS, one_line=True),
               "findings": [bounded_finding(f) for f in result.findings],
               "output": clean(result.output, OUTPUT_CHARS),
               "sources": {cell: source(text) for cell, text in result.sources.items()}}
     unchanged = (fields["student"] is result.student and fields["path"] is result.path
-                 and fields["section"] is result.section
+                 and fields["section"] is result.section and fields["error"] is result.error
                  and fields["output"] is result.output
                  and all(a is b for a, b in zip(fields["findings"], result.findings))
                  and all(fields["sources"][cell] is text for cell, text in result.sources.items()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from dropout_grader.report import neutral
-from dropout_grader.results import RunResult
+from dropout_grader.results import GRADING_ERROR, RunResult
 
 
 def results_document(run: RunResult) -> dict:
@@ -32,6 +32,7 @@ def results_document(run: RunResult) -> dict:
                 "sources": {str(cell): text for cell, text in s.sources.items()},
                 "code_sha256": s.code_sha256,
                 "reused": s.reused,
+                **({"error": s.error} if s.status == GRADING_ERROR else {}),
             }
             for s in run.submissions
         ],

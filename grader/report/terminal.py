@@ -13,7 +13,7 @@ from collections.abc import Collection
 from wcwidth import wcwidth
 
 from dropout_grader.report import neutral
-from dropout_grader.results import GRADED, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, SubmissionResult
 
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
 COLORS = {"ok": "32", "note": "33", "wrong": "31"}
@@ -94,6 +94,8 @@ def step_words(step: str, diagnosis: str | None) -> str:
 
 def status_message(result: SubmissionResult) -> str:
     """Why a submission has no grade, in one line (its first finding says it)."""
+    if result.status == GRADING_ERROR:  # the grader's failure, said as such
+        return f"grading error, not the student's: {result.error}"
     return f"{result.status}: {result.findings[0].message}" if result.findings else result.status
 
 
@@ -137,10 +139,12 @@ def render_table(run: RunResult, style: Style, width: int = 100, hidden: Collect
 def render_summary(run: RunResult, seconds: float) -> str:
     rows = run.submissions
     graded = [r for r in rows if r.status == GRADED]
+    errors = sum(r.status == GRADING_ERROR for r in rows)
     full = sum(1 for r in graded if r.score >= r.max_score)
     rate = f", {len(rows) / seconds:.1f} notebooks/s" if seconds > 0 else ""
     return (f"{_plural(len(rows), 'notebook')}: {full} full marks, {len(graded) - full} with wrong steps, "
-            f"{len(rows) - len(graded)} ungradable; {seconds:.2f} s{rate}")
+            f"{len(rows) - len(graded) - errors} ungradable" + (f", {errors} grading errors" if errors else "")
+            + f"; {seconds:.2f} s{rate}")
 
 
 def render_feedback(result: SubmissionResult, style: Style, width: int = 100, show_output: bool = True,

@@ -133,6 +133,7 @@ class Sandbox:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
+        self._closing = threading.Event()  # set before close() kills anything
         command = [sys.executable, "-s", *ZYGOTE_ENTRY, str(theirs.fileno()), standins]
         if isolation == "bwrap":
             command = bubblewrap_command(self._root, standins) + command
@@ -249,6 +250,10 @@ class Sandbox:
             raise SandboxError(f"the sandbox did not report child {pending.pid} ending")
         run.wall_seconds = time.monotonic() - start
         status = pending.status
+        if self._closing.is_set():  # killed by close() (an interrupted run), not by its own doing
+            raise SandboxError("the sandbox was closed while the child ran (the run was stopped)")
+        if status is None:  # released because the zygote is gone: nothing the student did
+            raise SandboxError("the sandbox interpreter is gone; the child's end was not reported")
         if status is not None:
             if os.WIFSIGNALED(status):
                 run.signal = os.WTERMSIG(status)
@@ -259,6 +264,7 @@ class Sandbox:
         return run
 
     def close(self) -> None:
+        self._closing.set()
         with self._pending_lock:  # children still running (an interrupted batch): end them
             for pending in self._pending.values():
                 _kill_group(pending.pid)
