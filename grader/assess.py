@@ -144,7 +144,7 @@ def _function_outcome(run: RoleRun, rubric: LoadedRubric, extraction: Extraction
     if len(function.definitions) > 1:
         notes.append(Observation(step, NOTE, "defined_twice", dict(
             facts, count=len(function.definitions),
-            cells=", ".join(str(c) for c, _ in function.definitions))))
+            cells=", ".join(str(c + 1) for c, _ in function.definitions))))
     if notes:
         first = notes[0]
         first.evidence["also"] = [n for n in notes[1:]]
@@ -184,7 +184,7 @@ def _failed_import_hint(kind, message, load_failures, extraction) -> str:
         if isinstance(index, int) and 0 <= index < len(extraction.fragments):
             fragment = extraction.fragments[index]
             if match.group(1) in fragment.binds:
-                return (f"; the statement that defines it, cell {fragment.cell} line {fragment.first_line}, "
+                return (f"; the statement that defines it, cell {fragment.cell + 1} line {fragment.first_line}, "
                         f"failed: {failure.get('type')}: {str(failure.get('message'))[:200]}")
     return ""
 

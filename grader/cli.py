@@ -17,7 +17,7 @@ from dropout_grader import __version__
 from dropout_grader.discover import DiscoveryError, discover, platform_student
 from dropout_grader.errors import GradebookError
 from dropout_grader.notebook import NotebookError, read_notebook_bytes
-from dropout_grader.report import github, gradescope, terminal
+from dropout_grader.report import audience, github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--isolation", choices=ISOLATION_MODES, default="auto",
                         help="how student code is confined: bwrap (bubblewrap namespaces), process "
                              "(child process with limits, Landlock and seccomp), auto (bwrap if it works)")
+    parser.add_argument("--audience", choices=audience.AUDIENCES, default=None,
+                        help="who reads what grade prints: student leaves out the rubric's hidden steps "
+                             "(default: student in GitHub or Gradescope mode or when CI is set, else staff)")
     parser.add_argument("--no-notebook-html", dest="notebook_html", action="store_false",
                         help="do not write feedback/<student>.notebook.html (each student's notebook "
                              "rendered with the findings under their cells)")
@@ -144,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except SubmissionError as error:  # what the student sent cannot be graded: they can fix it
-        print(f"grade: error: {error}", file=sys.stderr)
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error), student_can_fix=True)
         return EXIT_USAGE
     except UsageError as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(gradescope, str(error))
         return EXIT_USAGE
     except BrokenPipeError:  # `grade ... | head`: the reader left; say nothing more
@@ -194,7 +197,7 @@ def run(argv: list[str] | None) -> int:
         raise (SubmissionError if args.gradescope else UsageError)(str(error)) from None
     submissions = found.submissions
     for warning in found.warnings:
-        print(f"grade: warning: {warning}", file=sys.stderr)
+        print(f"grade: warning: {terminal.one_line(warning)}", file=sys.stderr)
     if args.gradescope and len(submissions) != 1:
         raise UsageError(f"--gradescope grades one student's notebook; {len(submissions)} students were found")
     out = Path(args.out)
@@ -223,7 +226,7 @@ def run(argv: list[str] | None) -> int:
             backend.close()
             book.close()
     except (SandboxError, GradebookError) as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
     seconds = time.monotonic() - started
@@ -235,7 +238,8 @@ def run(argv: list[str] | None) -> int:
     if roster is not None:
         strangers = not_on_roster(roster, [r.student for r in results])
         if strangers:
-            print(f"grade: warning: not on the roster {args.roster}: {', '.join(strangers)}", file=sys.stderr)
+            print(f"grade: warning: not on the roster {args.roster}: {terminal.one_line(', '.join(strangers))}",
+                  file=sys.stderr)
         missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
     everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
@@ -243,20 +247,25 @@ def run(argv: list[str] | None) -> int:
         if args.gradescope:
             document = gradescope.document(run_result, results[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
-                document["output"] = "\n".join(found.warnings) + "\n\n" + document["output"]
+                document["output"] = terminal.printable("\n".join(found.warnings)) + "\n\n" + document["output"]
             write_atomic(Path(args.gradescope), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     except OSError as error:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
     if args.github:
         publish_to_github(run_result)
+    reader = audience.terminal_audience(os.environ, github=args.github, gradescope=bool(args.gradescope),
+                                        choice=args.audience)
+    hidden = audience.hidden_steps(run_result) if reader == audience.STUDENT else set()
     if not args.quiet:
         if len(results) == 1:
-            print(terminal.render_feedback(results[0], style, width, show_output=not args.github))
+            print(terminal.render_feedback(results[0], style, width, hidden=hidden,
+                                           show_output=not args.github and (run_result.show_output or reader == audience.STAFF),
+                                           show_code=run_result.show_code or reader == audience.STAFF))
             if args.github and results[0].output and run_result.show_output:
                 print("printed by the notebook's code:")
                 print(github.fenced_output(results[0]), end="")
         else:
-            print(terminal.render_table(run_result, style, width))
+            print(terminal.render_table(run_result, style, width, hidden=hidden))
     reused = sum(r.reused for r in results)
     if reused:
         print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
@@ -273,9 +282,9 @@ def run(argv: list[str] | None) -> int:
         return EXIT_GRADING_ERROR
     if missing:
         print(f"{len(missing)} on the roster with no notebook (missing in grades.csv): "
-              + terminal.printable(", ".join(r.student for r in missing)))
+              + terminal.one_line(", ".join(r.student for r in missing)))
     if args.fail_under is not None:
-        below = below_the_bar(everyone.submissions, args.fail_under)
+        below = below_the_bar(everyone.submissions, args.fail_under, hidden)
         if below:
             print(below)
             return EXIT_BELOW_THRESHOLD
@@ -286,20 +295,22 @@ def _rubric_total(run_result) -> float:
     return sum(step.max_points for step in run_result.steps)
 
 
-def below_the_bar(results, bar: Bar) -> str:
-    """The students under --fail-under, each with the score and why, for the CI log."""
+def below_the_bar(results, bar: Bar, hidden=frozenset()) -> str:
+    """The students under --fail-under, each with the score and why, for the CI log (the
+    steps in `hidden` not named)."""
     under = [r for r in results if r.score < bar.points(r.max_score)]
     if not under:
         return ""
     total = under[0].max_score
     lines = [f"--fail-under: {len(under)} of {len(results)} student{'s' if len(results) != 1 else ''} "
              f"below the bar of {bar.describe(total)}:"]
-    width = max(len(terminal.printable(r.student)) for r in under)
+    width = max(terminal.display_width(terminal.one_line(r.student)) for r in under)
     for r in under:
         why = {"missing": "missing: no notebook", "ungradable": "ungradable"}.get(r.status) or (
-            "; ".join(f"{f.step} [{f.diagnosis}]" for f in r.wrong) or "points lost on notes")
-        lines.append(f"  {terminal.printable(r.student):<{width}}  {r.score:>5g}/{r.max_score:g}  "
-                     f"{terminal.printable(why)}")
+            "; ".join(f"{f.step} [{f.diagnosis}]" for f in r.wrong if f.step not in hidden)
+            or "points lost on notes")
+        lines.append(f"  {terminal.fit(terminal.one_line(r.student), width)}  {r.score:>5g}/{r.max_score:g}  "
+                     f"{terminal.one_line(why)}")
     return "\n".join(lines)
 
 
@@ -321,13 +332,15 @@ def publish_to_github(run_result) -> None:
             texts[result.path] = read_notebook_bytes(Path(result.path)).decode("utf-8", errors="replace")
         except NotebookError:
             pass
-    for command in github.annotations(run_result, texts):
+    for command in github.annotations(run_result, texts, workspace=os.environ.get("GITHUB_WORKSPACE")):
         print(command)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
+            # GitHub drops a step's summary over 1 MiB whole: fit in what earlier steps left.
+            used = os.path.getsize(summary_path) if os.path.exists(summary_path) else 0
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(github.summary(run_result))
+                handle.write(github.summary(run_result, budget=github.SUMMARY_BYTES - used))
         except OSError as error:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 

@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,7 @@ class Grader:
         """Record the result in the gradebook the moment it is known, unless the run is being
         stopped (whatever was computed while stopping may rest on a child the grader killed)."""
         self._check_running()
+        result = replace(result, graded_at=_now())
         self.reuse.remember(result, file_sha)
         return result
 
@@ -232,7 +234,7 @@ class Grader:
                 outcome = Observation(function_step, WRONG, "error", {
                     "function": name,
                     "error": f"cannot be read: its cell does not parse ({problem.message}, "
-                             f"cell {problem.cell}, line {problem.line})"}, value=(problem.cell, problem.line))
+                             f"cell {problem.cell + 1}, line {problem.line})"}, value=(problem.cell, problem.line))
             else:
                 outcome = Observation(function_step, WRONG, "not_found", {"function": name})
             return self._unassessed(role, outcome, steps, extraction, None)
@@ -422,6 +424,11 @@ def code_sha256(extraction: Extraction, graded_names: dict[str, str], modules: d
     for name, source in sorted((modules or {}).items()):
         digest.update(f"\0module\0{name}\0".encode() + source.encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()
+
+
+def _now() -> str:
+    """The grading's time, to the second, as reports print it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _with_code(finding: Finding, sources: dict[int, list[str]]) -> Finding:

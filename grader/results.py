@@ -48,6 +48,7 @@ class SubmissionResult:
     findings: list[Finding] = field(default_factory=list)
     output: str = ""  # what the student's code printed while graded (capped)
     seconds: float = 0.0
+    graded_at: str = ""  # when it was graded, "YYYY-MM-DD HH:MM:SS UTC" ("" if unknown); kept when reused
     sources: dict[int, str] = field(default_factory=dict)  # cells the findings point at, by index
     code_sha256: str = ""  # what was graded: the extracted code (or the file, if unreadable)
     reused: bool = False  # taken from the gradebook: nothing changed since it was last graded

@@ -93,7 +93,7 @@ def test_a_single_notebook_shows_the_students_feedback(tmp_path):
     assert "forward_layer1_scale_missing  26/28" in out  # 17/19 on dropout, 9/9 on L2
     assert "✗ forward.layer1.scale [missing]" in out
     assert "0.7x their expected values: the 1/keep_prob factor is missing" in out
-    assert "at cell 2, line 12: A1 = A1 * D1" in out
+    assert "at cell 3, line 12: A1 = A1 * D1" in out  # the third cell: counted from 1
 
 
 def test_fail_under_exits_one_for_ci(tmp_path):

@@ -1,23 +1,37 @@
 """Charts for the class report, as inline SVG made with matplotlib (no pyplot, no display):
-the page works offline and as an e-mail attachment."""
+the page works offline and as an e-mail attachment. Text stays text (`svg.fonttype: none`),
+so it can be searched, copied and read by a screen reader, and every chart and bar carries a
+<title> that browsers show on hover and assistive technology reads."""
 
 from __future__ import annotations
 
 import io
 import re
+from xml.sax.saxutils import escape
+
+# Stable ids (identical inputs, identical files) and real <text> elements, set per figure
+# through rc_context rather than in matplotlib's global settings.
+SVG_SETTINGS = {"svg.hashsalt": "grader", "svg.fonttype": "none"}
 
 
-def _svg(figure) -> str:
+def _svg(figure, title: str, bar_titles: dict[str, str] | None = None) -> str:
+    import matplotlib
+
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
-    return text[text.index("<svg"):]  # inline: no XML declaration or doctype
+    text = text[text.index("<svg"):]  # inline: no XML declaration or doctype
+    # The chart's accessible name, first child of <svg>; then one <title> per bar (its group
+    # was given the id bar_titles names).
+    text = re.sub(r"(<svg\b[^>]*?)>", lambda m: f'{m.group(1)} role="img">\n <title>{escape(title)}</title>',
+                  text, count=1)
+    for gid, label in (bar_titles or {}).items():
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}">\n  <title>{escape(label)}</title>', 1)
+    return text
 
 
 def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.rcParams["svg.hashsalt"] = "grader"  # stable ids: identical inputs, identical files
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=96)
@@ -27,7 +41,11 @@ def score_histogram(scores: list[float], max_score: float) -> str:
     figure = _figure(6.4, 2.6)
     axes = figure.add_subplot()
     bins = list(range(0, int(max_score) + 2))
-    axes.hist(scores, bins=bins, color="#3b6ea8", edgecolor="white", align="left")
+    counts, _, patches = axes.hist(scores, bins=bins, color="#3b6ea8", edgecolor="white", align="left")
+    titles = {}
+    for i, (count, patch) in enumerate(zip(counts, patches)):
+        patch.set_gid(f"score-bar-{i}")
+        titles[f"score-bar-{i}"] = f"score {bins[i]}: {int(count)} student{'s' if count != 1 else ''}"
     axes.set_xlabel("score")
     axes.set_ylabel("students")
     axes.set_xlim(-0.5, max_score + 0.5)
@@ -35,7 +53,7 @@ def score_histogram(scores: list[float], max_score: float) -> str:
     _whole_numbers(axes.yaxis)
     axes.spines[["top", "right"]].set_visible(False)
     axes.set_title("Score distribution", loc="left", fontsize=11)
-    return _svg(figure)
+    return _svg(figure, f"Score distribution of {len(scores)} graded notebooks (out of {max_score:g})", titles)
 
 
 def mistake_bars(counts: list[tuple[str, int]], students: int) -> str:
@@ -45,13 +63,19 @@ def mistake_bars(counts: list[tuple[str, int]], students: int) -> str:
     labels = [label for label, _ in counts][::-1]
     values = [count for _, count in counts][::-1]
     bars = axes.barh(labels, values, color="#c0504d")
-    axes.bar_label(bars, labels=[f"{v} ({100 * v / max(students, 1):.0f}%)" for v in values], padding=3, fontsize=8)
+    shares = [f"{v} ({100 * v / max(students, 1):.0f}%)" for v in values]
+    titles = {}
+    for i, (bar, label, value) in enumerate(zip(bars, labels, values)):
+        bar.set_gid(f"mistake-bar-{i}")
+        titles[f"mistake-bar-{i}"] = (f"{label}: {value} student{'s' if value != 1 else ''} "
+                                      f"({100 * value / max(students, 1):.0f}%)")
+    axes.bar_label(bars, labels=shares, padding=3, fontsize=8)
     axes.set_xlabel("students")
     _whole_numbers(axes.xaxis)
     axes.tick_params(axis="y", labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     axes.set_title("Mistakes by step", loc="left", fontsize=11)
-    return _svg(figure)
+    return _svg(figure, f"Mistakes by step: the {len(counts)} most common, in students", titles)
 
 
 def _whole_numbers(axis) -> None:

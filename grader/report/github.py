@@ -1,15 +1,21 @@
 """GitHub Actions: annotations on the notebook, a summary table on the job's page, and the
-student's own output fenced so it cannot issue workflow commands."""
+student's own output fenced so it cannot issue workflow commands. All three are read by the
+student, so hidden rubric steps are left out, and all student text goes through `neutral`."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+from pathlib import Path, PurePosixPath
 
+from dropout_grader.report import audience, neutral
 from dropout_grader.results import GRADED, RunResult, SubmissionResult
 
 MAX_ANNOTATIONS = 10  # GitHub shows at most ten of one kind per step
+SUMMARY_BYTES = 1024 * 1024  # GitHub drops a step summary larger than 1 MiB, whole
+SUMMARY_MESSAGE_CHARS = 600  # per cell of the summary table, so that a class fits
 
 
 def escape_data(text: str) -> str:
@@ -39,48 +45,95 @@ def notebook_line(notebook_text: str, cell: int, code: str | None) -> int:
     return starts[cell] + 1
 
 
-def annotations(run: RunResult, notebook_texts: dict[str, str]) -> list[str]:
+def annotation_path(path: str, workspace: str | None = None, cwd: str | None = None) -> str:
+    """The notebook's path as GitHub attaches annotations: relative to GITHUB_WORKSPACE (the
+    checkout), in forward slashes. Outside the workspace (or without one), relative to the
+    working directory if it is inside it, else the path as given."""
+    absolute = Path(os.path.abspath(os.path.join(cwd or os.getcwd(), path)))
+    for base in (workspace, cwd or os.getcwd()):
+        if not base:
+            continue
+        try:
+            return PurePosixPath(*absolute.relative_to(os.path.abspath(base)).parts).as_posix()
+        except ValueError:
+            continue
+    return path
+
+
+def annotations(run: RunResult, notebook_texts: dict[str, str], workspace: str | None = None,
+                cwd: str | None = None) -> list[str]:
+    """`::error` commands for the wrong visible steps, at most MAX_ANNOTATIONS. `notebook_texts`
+    is keyed by each result's path as the run holds it."""
     commands = []
-    for result in run.submissions:
-        for finding in result.findings:
+    for original, result in zip(run.submissions, neutral.bounded(run).submissions):
+        for finding in audience.visible_findings(run, result):
             if finding.verdict != "wrong":
                 continue
-            properties = [f"file={escape_property(result.path)}"]
+            file = annotation_path(original.path, workspace, cwd)
+            properties = [f"file={escape_property(neutral.clean(file, neutral.PATH_CHARS, one_line=True))}"]
             if finding.cell is not None:
-                line = notebook_line(notebook_texts.get(result.path, ""), finding.cell, finding.code)
+                line = notebook_line(notebook_texts.get(original.path, ""), finding.cell, finding.code)
                 properties.append(f"line={line}")
             properties.append(f"title={escape_property(f'{result.student}: {finding.step}')}")
             commands.append(f"::error {','.join(properties)}::{escape_data(finding.message)}")
     return commands[:MAX_ANNOTATIONS]
 
 
-def summary(run: RunResult) -> str:
-    """Markdown for $GITHUB_STEP_SUMMARY."""
-    lines = [f"## {run.rubric_title or run.rubric_id}", ""]
-    for result in run.submissions:
-        lines += [f"### {_md(result.student)}: {result.score:g} / {result.max_score:g}", "",
-                  "| step | result | points | where | what to fix |", "|---|---|---|---|---|"]
-        for finding in result.findings:
-            if finding.diagnosis == "not_assessed":
-                continue
-            mark = {"ok": "✅", "note": "ℹ️", "wrong": "❌"}.get(finding.verdict, "")
-            where = f"cell {finding.cell}, line {finding.line}" if finding.cell is not None else ""
-            text = "" if finding.verdict == "ok" else _md(finding.message)
-            lines.append(f"| `{finding.step}` | {mark} {finding.diagnosis or 'ok'} | "
-                         f"{finding.points:g}/{finding.max_points:g} | {where} | {text} |")
-        if result.status != GRADED:
-            lines.append(f"\n**Not graded:** {_md(result.findings[0].message)}")
-        lines.append("")
-    return "\n".join(lines) + "\n"
+def summary(run: RunResult, budget: int = SUMMARY_BYTES) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY, at most `budget` bytes in UTF-8: students that do
+    not fit are counted in a closing line instead of losing the whole summary."""
+    hidden = audience.hidden_steps(run)
+    head = f"## {neutral.markdown(run.rubric_title or run.rubric_id)}\n\n"
+    parts, used = [head], len(head.encode())
+    students = neutral.bounded(run).submissions
+    for index, result in enumerate(students):
+        block = _student_summary(result, hidden)
+        size = len(block.encode())
+        left = len(students) - index
+        closing = f"\n_{left} more student{'s' if left != 1 else ''} not shown: the summary is limited to 1 MiB._\n"
+        if used + size + len(closing.encode()) > budget:
+            if used + len(closing.encode()) <= budget:
+                parts.append(closing)
+            break
+        parts.append(block)
+        used += size
+    return "".join(parts)
+
+
+def _student_summary(result: SubmissionResult, hidden: set[str]) -> str:
+    lines = [f"### {neutral.markdown(result.student)}: {result.score:g} / {result.max_score:g}", ""]
+    if result.status != GRADED:
+        message = result.findings[0].message if result.findings else result.status
+        lines += [f"**Not graded:** {_cell(message)}", "", ""]
+        return "\n".join(lines)
+    lines += ["| step | result | points | where | what to fix |", "|---|---|---|---|---|"]
+    skipped: dict[str, tuple[list[str], str]] = {}  # function -> (steps, reason)
+    for finding in result.findings:
+        if finding.step in hidden:
+            continue
+        if finding.diagnosis == "not_assessed":
+            steps, _ = skipped.setdefault(finding.step.split(".")[0], ([], finding.message))
+            steps.append(finding.step)
+            continue
+        mark = {"ok": "✅", "note": "ℹ️", "wrong": "❌"}.get(finding.verdict, "")
+        where = f"cell {finding.cell + 1}, line {finding.line}" if finding.cell is not None else ""
+        text = "" if finding.verdict == "ok" else _cell(finding.message)
+        lines.append(f"| `{finding.step}` | {mark} {finding.diagnosis or 'ok'} | "
+                     f"{finding.points:g}/{finding.max_points:g} | {where} | {text} |")
+    for function, (steps, reason) in skipped.items():
+        lines.append(f"\n{len(steps)} {function} step{'s' if len(steps) != 1 else ''} not assessed: {_cell(reason)}")
+    lines += ["", ""]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return neutral.markdown(neutral.cap(text, SUMMARY_MESSAGE_CHARS))
 
 
 def fenced_output(result: SubmissionResult, token: str | None = None) -> str:
     """What the student's code printed, between ::stop-commands:: and the resume token, so a
-    printed '::error ...' or '::add-mask::' is shown, not executed."""
+    printed '::error ...' or '::add-mask::' is shown, not executed (and neutralised besides,
+    should a runner ever ignore the fence)."""
     token = token or secrets.token_hex(16)
-    return f"::stop-commands::{token}\n{result.output.rstrip()}\n::{token}::\n"
-
-
-def _md(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+    output = neutral.log(neutral.clean(result.output, neutral.OUTPUT_CHARS)).rstrip()
+    return f"::stop-commands::{token}\n{output}\n::{token}::\n"

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import json
 
+from dropout_grader.report import neutral
 from dropout_grader.results import RunResult, SubmissionResult
 
 
 def document(run: RunResult, result: SubmissionResult) -> dict:
+    """Hidden steps get Gradescope's "hidden" visibility; cells are counted from 1; output is
+    plain text (Gradescope's default `output_format`), cleaned and capped by `neutral`."""
+    result = neutral.bounded_result(result)
     steps = {s.id: s for s in run.steps}
     tests = []
     for number, finding in enumerate(result.findings, start=1):
         step = steps.get(finding.step)
         visible = step.visible if step else True
-        where = f"\n(cell {finding.cell}, line {finding.line}: {finding.code.strip()})" if (
+        where = f"\n(cell {finding.cell + 1}, line {finding.line}: {finding.code.strip()})" if (
             finding.cell is not None and finding.code and run.show_code) else ""
         tests.append({
             "number": str(number),
             "name": f"{finding.step}: {step.title}" if step else finding.step,
             "score": finding.points,
             "max_score": finding.max_points,
-            "status": "failed" if finding.verdict == "wrong" else "passed",
+            # A step not assessed earned nothing: not a pass (Gradescope knows only these two).
+            "status": "failed" if finding.verdict == "wrong" or finding.diagnosis == "not_assessed" else "passed",
             "output": finding.message + where,
             "visibility": run.gradescope_visibility if visible else "hidden",
         })
@@ -28,6 +33,7 @@ def document(run: RunResult, result: SubmissionResult) -> dict:
     if result.output and run.show_output:
         output = "What your code printed while it was graded:\n" + result.output
     return {"score": result.score, "execution_time": round(result.seconds, 3), "output": output,
+            "output_format": "text", "test_output_format": "text", "test_name_format": "text",
             "visibility": run.gradescope_visibility, "stdout_visibility": "hidden", "tests": tests}
 
 

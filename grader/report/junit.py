@@ -1,49 +1,70 @@
-"""junit.xml: a testsuite per submission, a testcase per rubric step, as GitLab's unit-test
-report (and most CI dashboards) read it."""
+"""junit.xml: a testsuite per submission, a testcase per visible rubric step, as GitLab's unit
+test report (and most CI dashboards) read it.
+
+GitLab's conventions (docs.gitlab.com/ci/testing/unit_test_reports): the testcase's
+`classname` is shown as the suite and `name` as the test, so the pair must be unique (only the
+first of duplicates is kept); `failure`, `error` and `skipped` are read from their element text;
+`system-out` only inside a testcase. A step that was not assessed is `<skipped/>`, not a pass.
+GitLab shows the report on the student's pipeline, so hidden rubric steps are left out; every
+string is reduced to the characters XML 1.0 allows."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from dropout_grader.report import audience, neutral
 from dropout_grader.results import GRADED, RunResult
 
 ERROR_DIAGNOSES = {"timeout", "memory"}
+NOT_ASSESSED = "not_assessed"
 
 
 def render(run: RunResult) -> str:
-    suites = ET.Element("testsuites", name=run.rubric_id)
+    safe = neutral.bounded(run)
+    suites = ET.Element("testsuites", name=_text(run.rubric_id))
     seeds = " ".join(f"{probe}={seed}" for probe, seed in run.seeds.items())
-    for result in run.submissions:
-        suite = ET.SubElement(suites, "testsuite", name=_text(result.student), tests=str(len(result.findings)),
-                              time=f"{result.seconds:.3f}")
-        failures = errors = 0
-        for finding in result.findings:
+    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    for result in safe.submissions:
+        suite = ET.SubElement(suites, "testsuite", name=_text(result.student), time=f"{result.seconds:.3f}")
+        counts = dict.fromkeys(totals, 0)
+        findings = audience.visible_findings(run, result)
+        for finding in findings:
+            counts["tests"] += 1
             function = finding.step.split(".")[0]
             case = ET.SubElement(suite, "testcase", classname=_text(f"{result.student}.{function}"),
-                                 name=finding.step, time="0")
+                                 name=_text(finding.step), file=_text(result.path), time="0")
             properties = ET.SubElement(case, "properties")
             for name, value in (("points", f"{finding.points:g}"), ("max_points", f"{finding.max_points:g}"),
                                 ("seed", seeds)):
-                ET.SubElement(properties, "property", name=name, value=value)
-            where = f" (cell {finding.cell}, line {finding.line})" if finding.cell is not None else ""
+                ET.SubElement(properties, "property", name=name, value=_text(value))
+            where = f" (cell {finding.cell + 1}, line {finding.line})" if finding.cell is not None else ""
             if result.status != GRADED or finding.diagnosis in ERROR_DIAGNOSES:
-                errors += 1
+                counts["errors"] += 1
                 ET.SubElement(case, "error", message=_text(f"{finding.diagnosis}{where}"),
-                              type=str(finding.diagnosis)).text = _text(finding.message)
+                              type=_text(str(finding.diagnosis))).text = _text(finding.message)
+            elif finding.diagnosis == NOT_ASSESSED:
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=_text(finding.message)).text = _text(finding.message)
             elif finding.verdict == "wrong":
-                failures += 1
+                counts["failures"] += 1
                 ET.SubElement(case, "failure", message=_text(f"{finding.diagnosis}{where}"),
-                              type=str(finding.diagnosis)).text = _text(finding.message)
+                              type=_text(str(finding.diagnosis))).text = _text(finding.message)
             elif finding.verdict == "note":
                 ET.SubElement(case, "system-out").text = _text(finding.message)
-        suite.set("failures", str(failures))
-        suite.set("errors", str(errors))
-        if result.output and run.show_output:
-            ET.SubElement(suite, "system-out").text = _text(result.output)
+        if result.output and run.show_output and findings:
+            # GitLab reads system-out only inside a testcase: the first one carries it.
+            out = suite.find("testcase").find("system-out")
+            out = out if out is not None else ET.SubElement(suite.find("testcase"), "system-out")
+            out.text = _text("\n\n".join(filter(None, [out.text, "What your code printed:\n" + result.output])))
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+    for key, value in totals.items():
+        suites.set(key, str(value))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
 def _text(text: str) -> str:
-    """XML 1.0 cannot hold most control characters, whatever the escaping: drop them."""
-    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    """Only what XML 1.0 can hold (the cleaned text already is; this holds for any text)."""
+    return neutral.xml(text)

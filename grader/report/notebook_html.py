@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from dropout_grader.report import neutral
 from dropout_grader.results import Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -85,7 +86,7 @@ def page_key(run: RunResult, result: SubmissionResult, notebook: bytes) -> str:
     digest = hashlib.sha256(notebook)
     shown = [a.as_metadata() | {"cell": a.cell} for a in annotations(run, result)]
     digest.update(json.dumps([run.grader_version, run.rubric_id, run.rubric_title, result.student,
-                              result.score, result.max_score, result.status, shown],
+                              result.score, result.max_score, result.status, shown, _provenance(result)],
                              sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -195,11 +196,18 @@ class NotebookRenderer:
                 "score": result.score, "max_score": result.max_score, "status": result.status,
                 "grader": f"{run.grader_name} {run.grader_version}", "links": links,
                 "annotations": [a.as_metadata() | {"cell": a.cell} for a in shown],
-                "cell_count": len(node.cells),
+                "cell_count": len(node.cells), **_provenance(result),
             },
         }
         body, _ = self.exporter.from_notebook_node(node, resources=resources)
         return body
+
+
+def _provenance(result: SubmissionResult) -> dict:
+    """When it was graded, from which file, which code: on every feedback page."""
+    return {"graded_at": result.graded_at or "date not recorded",
+            "path": neutral.clean(result.path, neutral.PATH_CHARS, one_line=True),
+            "code_sha256": result.code_sha256[:12] or "none"}
 
 
 def page_name(feedback_name: str) -> str:

@@ -1,13 +1,17 @@
-"""results.json: the machine-readable record of a run (schema in the README)."""
+"""results.json: the machine-readable record of a run (schema in the README). The instructor's
+record: every step, hidden ones included; student text cleaned and capped by `neutral`.
+`cell` is the 0-based index in the notebook's cell list (human-facing reports say cell + 1)."""
 
 from __future__ import annotations
 
 import json
 
+from dropout_grader.report import neutral
 from dropout_grader.results import GRADING_ERROR, RunResult
 
 
 def results_document(run: RunResult) -> dict:
+    run = neutral.bounded(run)
     return {
         "grader": {"name": run.grader_name, "version": run.grader_version,
                    "protections": run.protections},
@@ -24,6 +28,7 @@ def results_document(run: RunResult) -> dict:
                 ],
                 "output": s.output,
                 "seconds": s.seconds,
+                "graded_at": s.graded_at,
                 "sources": {str(cell): text for cell, text in s.sources.items()},
                 "code_sha256": s.code_sha256,
                 "reused": s.reused,
