@@ -24,6 +24,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropout_grader.assignment import qualified
+from dropout_grader.notebook import NotebookError, read_notebook_bytes
+from dropout_grader.own_modules import read_own_modules
+from dropout_grader.reuse import Reuse, file_sha256
 from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, Submission, SubmissionResult
 from dropout_grader.rubric import LoadedRubric, RubricError, load_rubric
 
@@ -103,7 +106,9 @@ def merge_results(submission: Submission, results: list[SubmissionResult], parts
 
 class CourseGrader:
     """The Grader interface (grade, grade_all, grade_as_completed, run_result) over several
-    parts: one Grader, with its own sandbox, per part; results merged per student."""
+    parts: one Grader, with its own sandbox, per part; results merged per student. The
+    gradebook keeps the merged result (what every report shows), keyed on the notebook's
+    content, the course file and every part's build; the parts keep nothing of their own."""
 
     def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False,
                  error_log: Path | None = None):
@@ -112,18 +117,33 @@ class CourseGrader:
         self.course = course
         self.parts = []
         self._pools: list[ThreadPoolExecutor] = []
+        self.gradebook = gradebook
         try:
             for rubric in course.parts:
-                self.parts.append(Grader(rubric, isolation=isolation, gradebook=gradebook, regrade=regrade,
-                                         error_log=error_log))
+                self.parts.append(Grader(rubric, isolation=isolation, error_log=error_log))
         except BaseException:
             self.close()
             raise
         self.protections = self.parts[0].protections
         self.max_score = sum(p.max_score for p in self.parts)
+        self.build = _combined_version([part.build for part in self.parts])
+        self.reuse = Reuse(gradebook, course.sha256, self.build, regrade)
 
     def grade(self, submission: Submission) -> SubmissionResult:
-        return merge_results(submission, [part.grade(submission) for part in self.parts], self.course.parts)
+        """The merged result, or the gradebook's for the very same notebook (and helper modules)."""
+        file_sha = None
+        if self.gradebook is not None and not submission.problem:
+            try:
+                file_sha = file_sha256(read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path))
+            except NotebookError:
+                file_sha = None  # each part says why it cannot read it
+            known = self.reuse.known(submission.student, file_sha256=file_sha)
+            if known is not None:
+                return known
+        merged = merge_results(submission, [part.grade(submission) for part in self.parts], self.course.parts)
+        if not any(part.stopping for part in self.parts):  # an interrupted run stores nothing
+            self.reuse.remember(merged, file_sha)
+        return merged
 
     def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
         submissions = list(submissions)
@@ -156,7 +176,7 @@ class CourseGrader:
                        rubric_title=self.course.title, submissions=results,
                        seeds={k: v for run in runs for k, v in run.seeds.items()},
                        steps=[step for run in runs for step in run.steps],
-                       grader_version=first.grader_version if len(runs) == 1 else _combined_version(runs))
+                       grader_version=self.build)
 
     def close(self) -> None:
         for part in self.parts:  # stop first, so no thread of ours stores a result after this
@@ -173,8 +193,8 @@ class CourseGrader:
         self.close()
 
 
-def _combined_version(runs: list[RunResult]) -> str:
-    version, _, _ = runs[0].grader_version.partition("+")
-    digest = hashlib.sha256("".join(r.grader_version for r in runs).encode()).hexdigest()[:12]
-    return f"{version}+{digest}"
+def _combined_version(builds: list[str]) -> str:
+    """`0.1.0+<digest>` of every part's build: any part's grading code changed, a new build."""
+    version, _, _ = builds[0].partition("+")
+    return f"{version}+{hashlib.sha256(' '.join(builds).encode()).hexdigest()[:12]}"
 

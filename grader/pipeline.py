@@ -122,6 +122,11 @@ class Grader:
     def seeds(self) -> dict[str, int]:
         return {p.id: p.seed for p in self.probes}
 
+    @property
+    def stopping(self) -> bool:
+        """The run is being abandoned (stop() or an early end): nothing more may be stored."""
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Abandon the run (Ctrl-C): nothing graded from now on is stored, in-flight children
         are killed, and what they were grading becomes a grading error. The flag is set before

@@ -104,7 +104,7 @@ def test_history_command(tmp_path):
                           capture_output=True, timeout=120).returncode == 0
     shown = subprocess.run([GRADE, "history", "correct_reference", "--out", str(out)],
                            capture_output=True, text=True, timeout=60)
-    assert shown.returncode == 0 and "19/19" in shown.stdout and "all steps right" in shown.stdout
+    assert shown.returncode == 0 and "28/28" in shown.stdout and "all steps right" in shown.stdout
     missing = subprocess.run([GRADE, "history", "nobody", "--out", str(tmp_path / "none")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no gradebook" in missing.stderr

@@ -130,7 +130,9 @@ def test_github_mode_end_to_end(tmp_path):
                               ex.forward(l1=dict(scale="-")).replace(
                                   "np.random.seed(1)", "np.random.seed(1)\n    print('::add-mask::x ::error::fake')"),
                               ex.backward())
-    completed = subprocess.run([GRADE, str(notebook), "--out", str(tmp_path / "out"), "--fail-under", "19"],
+    # A notebook of the dropout exercise alone: graded on its rubric, not the whole notebook's.
+    completed = subprocess.run([GRADE, str(notebook), "--rubric", str(ROOT / "rubrics" / "dropout.yaml"),
+                                "--out", str(tmp_path / "out"), "--fail-under", "19"],
                                capture_output=True, text=True, timeout=120,
                                env={**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
                                     "NO_COLOR": "1"})
@@ -156,7 +158,7 @@ def test_gradescope_file_from_the_command_line(tmp_path):
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0
     document = json.loads(target.read_text())
-    assert document["score"] == 17
+    assert document["score"] == 26  # 17/19 on dropout, 9/9 on L2: the default grades the whole notebook
     failed = [t for t in document["tests"] if t["status"] == "failed"]
     assert [t["name"].split(":")[0] for t in failed] == ["forward.layer2.scale"]
 
