@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -152,22 +152,14 @@ class CourseGrader:
 
     def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
                            ) -> Iterator[tuple[int, SubmissionResult]]:
-        import os
+        """As Grader.grade_as_completed; an early stop stops every part."""
+        from dropout_grader.pipeline import grade_concurrently
 
-        jobs = max(1, jobs or os.cpu_count() or 1)
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
-        self._pools.append(pool)  # joined by close()
-        finished = False
-        try:
-            futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-            finished = True
-        finally:
-            if not finished:  # Ctrl-C or an early stop: every part abandons what is in flight
-                for part in self.parts:
-                    part.stop()
-            pool.shutdown(wait=False, cancel_futures=True)
+        yield from grade_concurrently(self.grade, submissions, jobs, self._pools, self._stop_parts)
+
+    def _stop_parts(self) -> None:
+        for part in self.parts:
+            part.stop()
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
         runs = [part.run_result([]) for part in self.parts]
@@ -179,8 +171,7 @@ class CourseGrader:
                        grader_version=self.build)
 
     def close(self) -> None:
-        for part in self.parts:  # stop first, so no thread of ours stores a result after this
-            part.stop()
+        self._stop_parts()  # first, so no thread of ours stores a result after this
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
         for part in self.parts:

@@ -328,22 +328,30 @@ class Grader:
         at once. If the caller stops early (Ctrl-C), queued work is cancelled and this Grader is
         stopping: what is in flight is abandoned (a grading error, never stored), and close()
         kills its children and waits for its threads."""
-        jobs = max(1, jobs or os.cpu_count() or 1)
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
-        self._pools.append(pool)  # joined by close()
-        finished = False
-        try:
-            futures = {pool.submit(self.grade, s): i for i, s in enumerate(submissions)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-            finished = True
-        finally:
-            if not finished:  # Ctrl-C, or the caller stopped early: abandon what is in flight
-                self._stopping.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+        yield from grade_concurrently(self.grade, submissions, jobs, self._pools, self._stopping.set)
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
         return run_result(self.rubric, results, self.protections)
+
+
+def grade_concurrently(grade, submissions: list[Submission], jobs: int | None, pools: list[ThreadPoolExecutor],
+                       abandon) -> Iterator[tuple[int, SubmissionResult]]:
+    """`grade` on `jobs` threads: (index, result) pairs as each finishes. The pool is added to
+    `pools` (its owner's close() joins it); if the caller stops early, `abandon()` is called
+    before queued work is cancelled."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    pools.append(pool)
+    finished = False
+    try:
+        futures = {pool.submit(grade, s): i for i, s in enumerate(submissions)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+        finished = True
+    finally:
+        if not finished:  # Ctrl-C, or the caller stopped early: abandon what is in flight
+            abandon()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def ungradable(submission: Submission, diagnosis: str, message: str, max_score: float,
