@@ -146,9 +146,10 @@ class CourseGrader:
         return merged
 
     def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
-        submissions = list(submissions)
-        done = dict(self.grade_as_completed(submissions, jobs))
-        yield from (done[i] for i in range(len(submissions)))
+        """As Grader.grade_all (which needs only grade_as_completed): results in order."""
+        from dropout_grader.pipeline import Grader
+
+        return Grader.grade_all(self, submissions, jobs)
 
     def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
                            ) -> Iterator[tuple[int, SubmissionResult]]:

@@ -89,6 +89,15 @@ def _refuse_if_special(mode: int) -> None:
         raise NotebookError("unreadable", f"it is {kind}, not a notebook file; submit the .ipynb file itself")
 
 
+def check_json_objects(raw: bytes) -> None:
+    """Refuse JSON made of more objects and strings than any notebook has: parsed, millions of
+    tiny objects cost about 48x the file's size in memory. Counted on the bytes, before parsing."""
+    objects = raw.count(b"{") + raw.count(b"[") + raw.count(b'"') // 2
+    if objects > MAX_JSON_OBJECTS:
+        raise NotebookError("unreadable", f"the file holds over {MAX_JSON_OBJECTS:,} JSON objects and strings, "
+                            "more than any notebook; it is not a notebook the grader reads")
+
+
 def parse_code_cells(raw: bytes, path: Path | str = "") -> list[Cell]:
     """The code cells of a notebook file's bytes. nbformat reads every version the way
     `nbformat.reads(..., as_version=4)` does (version 3's list sources joined), without its
@@ -97,10 +106,7 @@ def parse_code_cells(raw: bytes, path: Path | str = "") -> list[Cell]:
         raise NotebookError("unreadable", "the file is empty; save the notebook again from Jupyter")
     if str(path).endswith(".py") or not raw.lstrip()[:1] in (b"{", b"["):
         _refuse_non_json(raw, path)
-    objects = raw.count(b"{") + raw.count(b"[") + raw.count(b'"') // 2
-    if objects > MAX_JSON_OBJECTS:
-        raise NotebookError("unreadable", f"the file holds over {MAX_JSON_OBJECTS:,} JSON objects and strings, "
-                            "more than any notebook; it is not a notebook the grader reads")
+    check_json_objects(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

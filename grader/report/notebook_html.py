@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -107,29 +105,19 @@ def existing_key(path: Path) -> str | None:
 
 
 def read_notebook_bytes(path: Path) -> bytes:
-    """The notebook file, opened the way the grader opens untrusted files: a regular file only
-    (a FIFO would block), and not past the size the page is worth."""
+    """The notebook file, read as the grader reads untrusted files (notebook.read_notebook_bytes:
+    a regular file only, bounded), and refused past the size and JSON objects a page is worth."""
+    from dropout_grader.notebook import NotebookError, check_json_objects, read_notebook_bytes as read
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise NotebookPageError(f"cannot open the notebook ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotebookPageError("the notebook is not a regular file")
-        if info.st_size > MAX_RENDERED_BYTES:
-            raise NotebookPageError(f"the notebook is {info.st_size / 2**20:.0f} MB; pages are made "
-                                    f"for notebooks up to {MAX_RENDERED_BYTES // 2**20} MB")
-        chunks, left = [], MAX_RENDERED_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        data = read(path)
+        check_json_objects(data)
+    except NotebookError as exc:
+        raise NotebookPageError(exc.message) from None
+    if len(data) > MAX_RENDERED_BYTES:
+        raise NotebookPageError(f"the notebook is {len(data) / 2**20:.0f} MB; pages are made "
+                                f"for notebooks up to {MAX_RENDERED_BYTES // 2**20} MB")
+    return data
 
 
 def mark_code(source: str, lines: list[int], anchor: str) -> str:
