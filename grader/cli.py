@@ -434,22 +434,27 @@ def history(argv: list[str]) -> int:
 
 
 def rubric_command(argv: list[str]) -> int:
-    """`grade rubric`: a copy of the default rubric to edit, or a check of an edited one."""
+    """`grade rubric`: a copy of a shipped rubric to edit, or a check of an edited one."""
     parser = _Parser(prog="grade rubric", description="Print, copy or check a rubric.")
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--show", action="store_true", help="print the default rubric")
-    action.add_argument("--copy", metavar="FILE", help="write the default rubric to FILE, to edit it")
-    action.add_argument("--check", metavar="FILE", help="validate FILE and print its steps and total")
+    action.add_argument("--show", action="store_true", help="print a shipped rubric")
+    action.add_argument("--copy", metavar="FILE", help="write a shipped rubric to FILE, to edit it")
+    action.add_argument("--check", metavar="FILE", help="validate FILE (a rubric or a course file) and "
+                                                        "print its steps and total")
+    parser.add_argument("--exercise", choices=("dropout", "l2"), default="dropout",
+                        help="which shipped rubric --show and --copy use (default: dropout; `grade` "
+                             "grades both, through rubrics/regularization.yaml)")
     args = parser.parse_args(argv)
+    shipped = DEFAULT_RUBRIC.with_name(f"{args.exercise}.yaml")
     if args.show:
-        print(DEFAULT_RUBRIC.read_text(encoding="utf-8"), end="")
+        print(shipped.read_text(encoding="utf-8"), end="")
         return EXIT_OK
     if args.copy:
         target = Path(args.copy)
         if target.exists():
             raise UsageError(f"{target} exists; not overwriting it (remove it, or choose another name)")
         try:
-            write_atomic(target, DEFAULT_RUBRIC.read_text(encoding="utf-8"))
+            write_atomic(target, shipped.read_text(encoding="utf-8"))
         except OSError as error:
             raise UsageError(f"cannot write {target}: {error.strerror}") from None
         print(f"wrote {target}; edit it, check it with `grade rubric --check {target}`, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -174,3 +176,15 @@ def grade_cli(*args):
 
     return subprocess.run([str(Path(sys.executable).with_name("grade")), *map(str, args)],
                           capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+
+
+def test_rubric_show_prints_either_shipped_exercise_and_check_takes_the_course(tmp_path):
+    import subprocess
+    import sys
+
+    grade = str(Path(sys.executable).with_name("grade"))
+    shown = subprocess.run([grade, "rubric", "--show", "--exercise", "l2"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "assignment: l2" in shown.stdout
+    course = Path(__file__).resolve().parent.parent / "rubrics" / "regularization.yaml"
+    checked = subprocess.run([grade, "rubric", "--check", str(course)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "28 points" in checked.stdout and "2 parts" in checked.stdout
