@@ -22,7 +22,9 @@ from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
 from dropout_grader.course import load_course
-from dropout_grader.results import GRADING_ERROR, STORABLE
+from dropout_grader.own_modules import read_own_modules
+from dropout_grader.results import GRADING_ERROR, STORABLE, Entry, ResultView, selected
+from dropout_grader.reuse import file_sha256
 from dropout_grader.roster import RosterError, load_roster, missing_results, not_on_roster
 from dropout_grader.rubric import DEFAULT_COURSE, DEFAULT_RUBRIC, RubricError
 from dropout_grader.sandbox.runner import ISOLATION_MODES, SandboxError
@@ -205,47 +207,49 @@ def run(argv: list[str] | None) -> int:
     style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
-    try:
-        book = open_gradebook(args.gradebook or default_url(out))
-        try:
-            backend = open_backend(args, course, book, out / ERROR_LOG)
-        except BaseException:
-            book.close()
-            raise
-        try:
-            before = backend.run_result([])
-            isolation, warning = terminal.render_isolation(before)
-            if warning:
-                print(f"grade: warning: {warning}", file=sys.stderr)
-            if not args.quiet:
-                print(terminal.render_seeds(before), flush=True)
-                print(isolation + (f" (on the workers of {args.scheduler})" if args.scheduler else ""), flush=True)
-            results = grade_with_progress(backend, submissions, args.jobs, args.quiet)
-            run_result = backend.run_result(results)
-        finally:
-            backend.close()
-            book.close()
+    book = open_gradebook(args.gradebook or default_url(out))
+    try:  # the gradebook stays open until the reports are written: they are read from it
+        return _grade_and_report(args, course, roster, found, submissions, out, style, width, book, started)
     except (SandboxError, GradebookError) as error:
         print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
+    finally:
+        book.close()
+
+
+def _grade_and_report(args, course, roster, found, submissions, out: Path, style, width: int, book,
+                      started: float) -> int:
+    backend = open_backend(args, course, book, out / ERROR_LOG)
+    try:
+        before = backend.run_result([])
+        isolation, warning = terminal.render_isolation(before)
+        if warning:
+            print(f"grade: warning: {warning}", file=sys.stderr)
+        if not args.quiet:
+            print(terminal.render_seeds(before), flush=True)
+            print(isolation + (f" (on the workers of {args.scheduler})" if args.scheduler else ""), flush=True)
+        entries = grade_with_progress(backend, submissions, args.jobs, args.quiet)
+        # Every result is in the gradebook (but grading errors, kept in `entries`): the run
+        # holds a view that loads them again, a batch at a time, for each report.
+        run_result = backend.run_result(ResultView(entries, book.load))
+    finally:
+        backend.close()
     seconds = time.monotonic() - started
-    for submission, result in zip(submissions, results):
-        result.section = submission.section
     # The gradebook's view (reports, --fail-under) has the roster's missing students too; the
     # terminal lists what was graded, and names the missing in one line.
     missing = []
     if roster is not None:
-        strangers = not_on_roster(roster, [r.student for r in results])
+        strangers = not_on_roster(roster, [e.student for e in entries])
         if strangers:
             print(f"grade: warning: not on the roster {args.roster}: {terminal.one_line(', '.join(strangers))}",
                   file=sys.stderr)
-        missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
+        missing = missing_results(roster, {e.student for e in entries}, _rubric_total(run_result))
     everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
         write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs)
         if args.gradescope:
-            document = gradescope.document(run_result, results[0])
+            document = gradescope.document(run_result, run_result.submissions[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
                 document["output"] = terminal.printable("\n".join(found.warnings)) + "\n\n" + document["output"]
             write_atomic(Path(args.gradescope), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -257,21 +261,23 @@ def run(argv: list[str] | None) -> int:
                                         choice=args.audience)
     hidden = audience.hidden_steps(run_result) if reader == audience.STUDENT else set()
     if not args.quiet:
-        if len(results) == 1:
-            print(terminal.render_feedback(results[0], style, width, hidden=hidden,
+        if len(entries) == 1:
+            result = run_result.submissions[0]
+            print(terminal.render_feedback(result, style, width, hidden=hidden,
                                            show_output=not args.github and (run_result.show_output or reader == audience.STAFF),
                                            show_code=run_result.show_code or reader == audience.STAFF))
-            if args.github and results[0].output and run_result.show_output:
+            if args.github and result.output and run_result.show_output:
                 print("printed by the notebook's code:")
-                print(github.fenced_output(results[0]), end="")
+                print(github.fenced_output(result), end="")
         else:
-            print(terminal.render_table(run_result, style, width, hidden=hidden))
-    reused = sum(r.reused for r in results)
+            for line in terminal.table_lines(run_result, style, width, hidden=hidden):
+                print(line)
+    reused = sum(e.reused for e in entries)
     if reused:
-        print(f"{reused} of {len(results)} unchanged since the gradebook's last grading: reused "
+        print(f"{reused} of {len(entries)} unchanged since the gradebook's last grading: reused "
               "(--regrade grades them again)")
     print(terminal.render_summary(run_result, seconds) + f"; reports in {out}/ (index.html, results.json)")
-    failed = [r for r in results if r.status == GRADING_ERROR]
+    failed = [e.result for e in entries if e.status == GRADING_ERROR]
     if failed:
         print(f"grade: error: the grader failed on {len(failed)} notebook(s), not through the students' code "
               f"({', '.join(terminal.printable(r.student) for r in failed[:5])}{', ...' if len(failed) > 5 else ''}); "
@@ -298,7 +304,7 @@ def _rubric_total(run_result) -> float:
 def below_the_bar(results, bar: Bar, hidden=frozenset()) -> str:
     """The students under --fail-under, each with the score and why, for the CI log (the
     steps in `hidden` not named)."""
-    under = [r for r in results if r.score < bar.points(r.max_score)]
+    under = selected(results, lambda r: r.score < bar.points(r.max_score))  # only these are loaded
     if not under:
         return ""
     total = under[0].max_score
@@ -386,15 +392,30 @@ def open_gradebook(url: str):
         raise UsageError(str(error)) from None
 
 
-def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list:
+CHUNK = 500  # notebooks checked for reuse in one gradebook query, then graded together
+
+
+def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list[Entry]:
     """Grade every submission; each result is committed to the gradebook the moment it is
-    known, so after Ctrl-C or kill -9 the same command grades only what is missing."""
-    results = [None] * len(submissions)
+    known, so after Ctrl-C or kill -9 the same command grades only what is missing. What
+    comes back is one small Entry per submission, in order: the results stay in the
+    gradebook (grading errors, never stored, stay on their entry)."""
+    entries: list[Entry | None] = [None] * len(submissions)
     progress = Progress(len(submissions), enabled=not quiet)
+    reuse = getattr(grader, "reuse", None)
     try:
-        for index, result in grader.grade_as_completed(submissions, jobs):
-            results[index] = result
-            progress.advance()
+        for start in range(0, len(submissions), CHUNK):
+            indices = range(start, min(start + CHUNK, len(submissions)))
+            unchanged, digests = reused_files(reuse, submissions, indices)
+            for index, entry in unchanged.items():
+                entries[index] = entry
+            progress.advance(len(unchanged))
+            fresh = [i for i in indices if i not in unchanged]
+            for position, result in grader.grade_as_completed([submissions[i] for i in fresh], jobs):
+                index = fresh[position]
+                result.section = submissions[index].section
+                entries[index] = Entry.of(result, digests.get(index))
+                progress.advance()
         progress.close()
     except KeyboardInterrupt:
         # A second Ctrl-C must not cut the cleanup short (children killed, threads joined,
@@ -402,12 +423,46 @@ def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         progress.close()
-        kept = sum(r is not None and r.status in STORABLE for r in results)
+        kept = sum(e is not None and e.status in STORABLE for e in entries)
         print(f"grade: interrupted; {kept} of {len(submissions)} results are in the gradebook, the "
               "notebooks being graded were abandoned (nothing stored for them); run the same command "
               "again to grade the rest", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    return results
+    return entries
+
+
+def reused_files(reuse, submissions, indices) -> tuple[dict[int, Entry], dict[int, str]]:
+    """The submissions among `indices` whose very file (and helper modules) the gradebook
+    already graded under this rubric and build, found with one query for all of them and
+    never sent to the grader; and the file digest of every submission that could be read.
+    The same check the grader makes per notebook (reuse.Reuse.known), made for the class."""
+    digests: dict[int, str] = {}
+    if reuse is None or reuse.gradebook is None:
+        return {}, digests
+    modules_of: dict[str, dict[str, str]] = {}  # per folder: a flat class folder is listed once
+    for index in indices:
+        submission = submissions[index]
+        if submission.problem:
+            continue
+        try:
+            data = read_notebook_bytes(Path(submission.path))
+        except NotebookError:
+            continue  # the grader says why
+        folder = os.path.dirname(submission.path)
+        if folder not in modules_of:
+            modules_of[folder] = read_own_modules(submission.path)
+        digests[index] = file_sha256(data, modules_of[folder])
+    rows = reuse.known_files([(submissions[i].student, sha) for i, sha in digests.items()])
+    found = {index: rows[(submissions[index].student, sha)] for index, sha in digests.items()
+             if (submissions[index].student, sha) in rows}
+    stored = reuse.digests([row.id for row in found.values()]) if found else {}
+    unchanged = {}
+    for index, row in found.items():
+        if row.id in stored:  # (a row deleted meanwhile is graded again)
+            unchanged[index] = Entry(submissions[index].student, row.status, row.score, row.max_score, True,
+                                     submissions[index].section, stored[row.id], row=row.id,
+                                     file_sha256=digests[index])
+    return unchanged, digests
 
 
 def history(argv: list[str]) -> int:

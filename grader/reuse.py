@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from dropout_grader.results import STORABLE, SubmissionResult
+from dropout_grader.results import STORABLE, SubmissionResult, text_digest
 
 
 @dataclass
@@ -31,12 +31,24 @@ class Reuse:
                                       file_sha256=file_sha256, code_sha256=code_sha256)
         return replace(found, reused=True) if found is not None else None
 
+    def known_files(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], object]:
+        """`known` for many (student, file_sha256) pairs at once, one query per few hundred
+        students: the gradebook row (gradebook.StoredRow) of each unchanged file found, its
+        result not read. Empty when nothing may be reused."""
+        if self.gradebook is None or self.regrade or not wanted:
+            return {}
+        return self.gradebook.latest_by_file(self.rubric_sha256, self.build, wanted)
+
+    def digests(self, rows: list[int]) -> dict[int, str]:
+        """results.text_digest of the stored results in `rows` (read, never parsed)."""
+        return {row: text_digest(text) for row, text in self.gradebook.texts(rows)}
+
     def remember(self, result: SubmissionResult, file_sha256: str | None) -> None:
-        """Record a result the moment it is known (what makes an interrupted run resumable).
-        Grading errors are not recorded."""
+        """Record a result the moment it is known (what makes an interrupted run resumable),
+        and note its row on it (`gradebook_id`). Grading errors are not recorded."""
         if self.gradebook is not None and result.status in STORABLE and not result.reused:
-            self.gradebook.record(result, result.code_sha256, self.rubric_sha256, self.build,
-                                  file_sha256=file_sha256)
+            result.gradebook_id = self.gradebook.record(result, result.code_sha256, self.rubric_sha256, self.build,
+                                                        file_sha256=file_sha256)
 
 
 def file_sha256(data: bytes, modules: dict[str, str] | None = None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,17 @@ from dropout_grader.results import STORABLE, SubmissionResult
 
 HEAD = "0003"  # the newest migration in migrations/versions
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+QUERY_PARAMETERS = 500  # ids or students per query (SQLite allowed only 999 parameters before 3.32)
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """What the run needs of a stored grading without reading its result."""
+    id: int
+    graded_at: str
+    status: str
+    score: float
+    max_score: float
 
 
 @dataclass(frozen=True)
@@ -84,21 +96,67 @@ class Gradebook:
         the same graded code (or the very same file, which is checked before parsing); not
         keyed on the path, which changes with the folder the command was run from."""
         same = (Grading.code_sha256 == code_sha256) if code_sha256 else (Grading.file_sha256 == file_sha256)
-        query = (select(Grading.result)
+        query = (select(Grading.id, Grading.result)
                  .where(Grading.student == student, same, Grading.status.in_(STORABLE),
                         Grading.rubric_sha256 == rubric_sha256, Grading.grader_version == version)
                  .order_by(Grading.id.desc()).limit(1))
         with self._lock, Session(self.engine) as session:
-            stored = session.execute(query).scalar()
-        if stored is None:
+            row = session.execute(query).first()
+        if row is None:
             return None
         try:
-            return SubmissionResult.from_dict(json.loads(stored))
+            found = SubmissionResult.from_dict(json.loads(row.result))
+            found.gradebook_id = row.id
+            return found
         except (ValueError, TypeError, KeyError):
             return None  # written by an incompatible version: grade again
 
+    def load(self, ids: list[int]) -> dict[int, SubmissionResult]:
+        """The results stored in rows `ids` (one query per few hundred), by row id. A row
+        written by an incompatible version is left out."""
+        found: dict[int, SubmissionResult] = {}
+        with self._lock, Session(self.engine) as session:
+            for start in range(0, len(ids), QUERY_PARAMETERS):
+                query = select(Grading.id, Grading.result).where(Grading.id.in_(ids[start:start + QUERY_PARAMETERS]))
+                for row_id, stored in session.execute(query):
+                    try:
+                        found[row_id] = SubmissionResult.from_dict(json.loads(stored))
+                    except (ValueError, TypeError, KeyError):
+                        continue
+        return found
+
+    def texts(self, ids: list[int]) -> Iterator[tuple[int, str]]:
+        """(row id, the stored result's JSON text) of rows `ids`, unparsed, a few hundred per query."""
+        with self._lock, Session(self.engine) as session:
+            for start in range(0, len(ids), QUERY_PARAMETERS):
+                query = select(Grading.id, Grading.result).where(Grading.id.in_(ids[start:start + QUERY_PARAMETERS]))
+                yield from session.execute(query).tuples()
+
+    def latest_by_file(self, rubric_sha256: str, version: str, wanted: list[tuple[str, str]]
+                       ) -> dict[tuple[str, str], StoredRow]:
+        """For each (student, file_sha256) in `wanted`, the newest row graded with this rubric
+        and build from the very same file (what `lookup` finds), in one query per few hundred
+        students; the result itself is not read."""
+        found: dict[tuple[str, str], StoredRow] = {}
+        wanted_set = set(wanted)
+        students = sorted({student for student, _ in wanted})
+        with self._lock, Session(self.engine) as session:
+            for start in range(0, len(students), QUERY_PARAMETERS):
+                query = (select(Grading.id, Grading.student, Grading.file_sha256, Grading.graded_at, Grading.status,
+                                Grading.score, Grading.max_score)
+                         .where(Grading.student.in_(students[start:start + QUERY_PARAMETERS]),
+                                Grading.file_sha256.is_not(None), Grading.status.in_(STORABLE),
+                                Grading.rubric_sha256 == rubric_sha256, Grading.grader_version == version)
+                         .order_by(Grading.id))
+                for row in session.execute(query):
+                    key = (row.student, row.file_sha256)
+                    if key in wanted_set:  # ordered by id: the newest wins
+                        found[key] = StoredRow(row.id, str(row.graded_at), row.status, row.score, row.max_score)
+        return found
+
     def record(self, result: SubmissionResult, code_sha256: str, rubric_sha256: str, version: str,
-               file_sha256: str | None = None) -> None:
+               file_sha256: str | None = None) -> int:
+        """Store a result; returns its row id."""
         if result.status not in STORABLE:  # a caller's bug: a grading error is never a grade
             raise ValueError(f"a {result.status} result is not stored in the gradebook")
         grading = Grading(student=result.student, path=result.path, code_sha256=code_sha256, file_sha256=file_sha256,
@@ -112,6 +170,8 @@ class Gradebook:
         try:
             with self._lock, Session(self.engine) as session, session.begin():
                 session.add(grading)
+                session.flush()
+                return grading.id
         except SQLAlchemyError as error:
             raise GradebookError(f"gradebook {_safe(self.url)}: cannot record {result.student}: "
                                  f"{str(error).splitlines()[0]}") from None

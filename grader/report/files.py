@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 TEMPORARY_PREFIX = "."  # temporary files are hidden: .<name>.<random>.tmp
 
@@ -15,11 +18,19 @@ TEMPORARY_PREFIX = "."  # temporary files are hidden: .<name>.<random>.tmp
 def write_atomic(path: Path, text: str, durable: bool = True) -> None:
     """`durable` also waits for the disk (fsync): worth it for the gradebook's exports, not
     for a thousand feedback pages that the next run can write again."""
+    with atomic_file(path, durable) as handle:
+        handle.write(text)
+
+
+@contextmanager
+def atomic_file(path: Path, durable: bool = True) -> Iterator[TextIO]:
+    """A text file written piece by piece (a report of any size, never held whole in
+    memory), which appears at `path` only once the block ends without an exception."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary, fd = _create_temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())

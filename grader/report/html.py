@@ -12,6 +12,7 @@ import hashlib
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -118,10 +119,13 @@ def _page(run: RunResult, result: SubmissionResult) -> dict:
 
 
 def feedback_html(run: RunResult, result: SubmissionResult, templates: Templates | None = None,
-                  notebook_page: str | None = None) -> str:
-    """`notebook_page`: the file name of the student's annotated notebook, to link to."""
+                  notebook_page: str | None = None, key: str | None = None) -> str:
+    """`notebook_page`: the file name of the student's annotated notebook, to link to. `key`:
+    what the page is made from (report/write.py), kept in a comment at its top so the next run
+    can leave an unchanged page as it is."""
     templates = templates or Templates()
-    return templates.feedback_html.render(css=templates.css, notebook_page=notebook_page, **_page(run, result))
+    return templates.feedback_html.render(css=templates.css, notebook_page=notebook_page, key=key,
+                                          **_page(run, result))
 
 
 def feedback_markdown(run: RunResult, result: SubmissionResult, templates: Templates | None = None) -> str:
@@ -137,73 +141,120 @@ def _layers_merged(text: str, layers: list[str], spaced: bool = False) -> str:
     return re.sub(pattern, joined, text, count=1)
 
 
-def _reteach(run: RunResult, graded: list[SubmissionResult]) -> list[dict]:
-    """What to re-teach: mistakes grouped by kind (the same step in any layer, the same
-    diagnosis), counted in students, described by the rubric's words, never by one student's
-    text (an exception message is one student's typo, not a topic)."""
-    titles = {s.id: s.title for s in run.steps}
-    students: dict[tuple[str, str], set[int]] = defaultdict(set)
-    layers: dict[tuple[str, str], set[str]] = defaultdict(set)
-    first_step: dict[tuple[str, str], str] = {}
-    for index, result in enumerate(graded):
-        for finding in result.wrong:
-            key = (re.sub(r"layer\d+", "layer*", finding.step), finding.diagnosis or "")
-            students[key].add(index)
-            layers[key].update(re.findall(r"layer(\d+)", finding.step))
-            first_step.setdefault(key, finding.step)
-    order = sorted(students, key=lambda k: (-len(students[k]), k))
-    topics = []
-    for key in order[:RETEACH_TOPICS]:
-        step, numbers = first_step[key], sorted(layers[key])
-        topics.append({"step": _layers_merged(step, numbers), "diagnosis": key[1].replace("_", " "),
-                       "count": len(students[key]), "share": 100 * len(students[key]) / max(len(graded), 1),
-                       "about": _layers_merged(titles.get(step, step), numbers, spaced=True)})
-    return topics
+class ClassSummary:
+    """What the class report says of the class as a whole, gathered one result at a time (each
+    already cleaned by neutral), so the class is never held whole: counts, the scores, and at
+    most NAMES_PER_MISTAKE students per mistake."""
+
+    def __init__(self, run: RunResult):
+        self.run = run
+        self.rows = self.graded = self.missing = self.errors = self.full = 0
+        self.max_score = 0.0
+        self.scores: list[float] = []
+        self.order = {s.id: i for i, s in enumerate(run.steps)}
+        self.who: dict[tuple[str, str | None], list[dict]] = {}  # mistake -> the first students named
+        self.counts: Counter = Counter()  # mistake -> findings
+        self.right: Counter = Counter()  # step -> graded notebooks right on it
+        self.wrong: Counter = Counter()
+        # What to re-teach: mistakes grouped by kind (the same step in any layer, the same
+        # diagnosis), counted in students, described by the rubric's words, never by one
+        # student's text (an exception message is one student's typo, not a topic).
+        self.kind_students: Counter = Counter()
+        self.kind_layers: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.kind_first: dict[tuple[str, str], str] = {}
+
+    def add(self, r: SubmissionResult) -> None:
+        self.rows += 1
+        self.max_score = max(self.max_score, r.max_score)
+        if r.status == MISSING:
+            self.missing += 1
+        elif r.status == GRADING_ERROR:
+            self.errors += 1
+        if r.status != GRADED:
+            return
+        self.graded += 1
+        self.scores.append(r.score)
+        self.full += r.score >= r.max_score
+        kinds = set()
+        for f in r.findings:
+            if f.diagnosis != NOT_ASSESSED and f.step in self.order:
+                (self.wrong if f.verdict == "wrong" else self.right)[f.step] += 1
+            if f.verdict != "wrong":
+                continue
+            mistake = (f.step, f.diagnosis)
+            self.counts[mistake] += 1
+            named = self.who.setdefault(mistake, [])
+            if len(named) < NAMES_PER_MISTAKE:
+                named.append({"name": r.student, "link": _link(r)})
+            kind = (re.sub(r"layer\d+", "layer*", f.step), f.diagnosis or "")
+            kinds.add(kind)
+            self.kind_layers[kind].update(re.findall(r"layer(\d+)", f.step))
+            self.kind_first.setdefault(kind, f.step)
+        self.kind_students.update(kinds)
+
+    def reteach(self) -> list[dict]:
+        titles = {s.id: s.title for s in self.run.steps}
+        order = sorted(self.kind_students, key=lambda k: (-self.kind_students[k], k))
+        topics = []
+        for key in order[:RETEACH_TOPICS]:
+            step, numbers = self.kind_first[key], sorted(self.kind_layers[key])
+            count = self.kind_students[key]
+            topics.append({"step": _layers_merged(step, numbers), "diagnosis": key[1].replace("_", " "),
+                           "count": count, "share": 100 * count / max(self.graded, 1),
+                           "about": _layers_merged(titles.get(step, step), numbers, spaced=True)})
+        return topics
+
+    def context(self) -> dict:
+        """Everything index.html shows but the table of students."""
+        counts, order = self.counts, self.order
+        kinds = sorted(counts, key=lambda k: (-counts[k], order.get(k[0], len(order)), k[0], k[1] or ""))
+        mistakes = [{"step": step, "diagnosis": diagnosis or "", "count": counts[(step, diagnosis)],
+                     "share": 100 * counts[(step, diagnosis)] / max(self.graded, 1),
+                     "students": self.who[(step, diagnosis)],
+                     "more": max(0, counts[(step, diagnosis)] - NAMES_PER_MISTAKE)} for step, diagnosis in kinds]
+        pass_rates = []
+        for step in self.run.steps:
+            right, wrong = self.right[step.id], self.wrong[step.id]
+            pass_rates.append({"step": step.id, "title": step.title, "right": right, "wrong": wrong,
+                               "rate": 100 * right / (right + wrong) if right + wrong else 0.0})
+        scores = self.scores
+        stats = {"students": self.rows - self.missing, "graded": self.graded,
+                 "ungradable": self.rows - self.missing - self.graded - self.errors, "missing": self.missing,
+                 "grading_errors": self.errors, "full": self.full, "max_score": self.max_score,
+                 "median": statistics.median(scores) if scores else 0,
+                 "mean": statistics.fmean(scores) if scores else 0}
+        # Charts describe a class; for one notebook (a student's own check) they say nothing and
+        # importing matplotlib would double the run's time.
+        score_chart = charts.strip_scripts(charts.score_histogram(scores, self.max_score)) if self.graded > 1 else ""
+        bars = [(f"{m['step']}: {m['diagnosis']}", m["count"]) for m in mistakes[:CHART_KINDS]]
+        mistake_chart = (charts.strip_scripts(charts.mistake_bars(bars, self.graded))
+                         if bars and self.graded > 1 else "")
+        return {"stats": stats, "reteach": self.reteach(), "mistakes": mistakes, "pass_rates": pass_rates,
+                "score_chart": score_chart, "mistake_chart": mistake_chart,
+                "more_kinds": max(0, len(mistakes) - CHART_KINDS)}
+
+
+def class_report_chunks(run: RunResult, summary: ClassSummary, rows: Iterable[tuple[SubmissionResult, bool]],
+                        templates: Templates, key: str | None = None) -> Iterator[str]:
+    """index.html, a piece at a time: `run` as neutral.bounded_header makes it, `summary` of
+    the whole class, then `rows` (the class again, cleaned, each with whether its notebook
+    page exists) for the table of students. `key`: what the class reports were made from
+    (report/write.py), kept in a comment at the top."""
+    students = ({"result": r, "link": _link(r), "notebook": (
+        f"feedback/{notebook_html.page_name(file_name(r.student))}" if page else None)}
+        for r, page in rows)
+    return templates.index.generate(run=run, css=templates.css, students=students, key=key, **summary.context())
 
 
 def class_report(run: RunResult, templates: Templates | None = None, notebook_pages: set[str] = frozenset()) -> str:
     """`notebook_pages`: the students whose annotated notebook page exists, to link to."""
     templates = templates or Templates()
     run = neutral.bounded(run)
-    rows = run.submissions
-    graded = [r for r in rows if r.status == GRADED]
-    scores = [r.score for r in graded]
-    max_score = max((r.max_score for r in rows), default=0)
-    order = {s.id: i for i, s in enumerate(run.steps)}
-    who: dict[tuple[str, str | None], list[SubmissionResult]] = defaultdict(list)
-    for r in graded:
-        for f in r.wrong:
-            who[(f.step, f.diagnosis)].append(r)
-    counts = Counter({kind: len(people) for kind, people in who.items()})
-    kinds = sorted(counts, key=lambda k: (-counts[k], order.get(k[0], len(order)), k[0], k[1] or ""))
-    mistakes = [{"step": step, "diagnosis": diagnosis or "", "count": counts[(step, diagnosis)],
-                 "share": 100 * counts[(step, diagnosis)] / max(len(graded), 1),
-                 "students": [{"name": r.student, "link": _link(r)} for r in who[(step, diagnosis)][:NAMES_PER_MISTAKE]],
-                 "more": max(0, counts[(step, diagnosis)] - NAMES_PER_MISTAKE)} for step, diagnosis in kinds]
-    pass_rates = []
-    for step in run.steps:
-        judged = [f for r in graded for f in r.findings if f.step == step.id and f.diagnosis != NOT_ASSESSED]
-        wrong = sum(f.verdict == "wrong" for f in judged)
-        right = len(judged) - wrong
-        pass_rates.append({"step": step.id, "title": step.title, "right": right, "wrong": wrong,
-                           "rate": 100 * right / len(judged) if judged else 0.0})
-    missing = sum(r.status == MISSING for r in rows)
-    errors = sum(r.status == GRADING_ERROR for r in rows)
-    stats = {"students": len(rows) - missing, "graded": len(graded),
-             "ungradable": len(rows) - missing - len(graded) - errors, "missing": missing, "grading_errors": errors,
-             "full": sum(r.score >= r.max_score for r in graded), "max_score": max_score,
-             "median": statistics.median(scores) if scores else 0, "mean": statistics.fmean(scores) if scores else 0}
-    # Charts describe a class; for one notebook (a student's own check) they say nothing and
-    # importing matplotlib would double the run's time.
-    score_chart = charts.strip_scripts(charts.score_histogram(scores, max_score)) if len(graded) > 1 else ""
-    bars = [(f"{m['step']}: {m['diagnosis']}", m["count"]) for m in mistakes[:CHART_KINDS]]
-    mistake_chart = charts.strip_scripts(charts.mistake_bars(bars, len(graded))) if bars and len(graded) > 1 else ""
-    return templates.index.render(
-        run=run, stats=stats, reteach=_reteach(run, graded), mistakes=mistakes, pass_rates=pass_rates,
-        score_chart=score_chart, mistake_chart=mistake_chart, more_kinds=max(0, len(mistakes) - CHART_KINDS),
-        css=templates.css, students=[{"result": r, "link": _link(r), "notebook": (
-            f"feedback/{notebook_html.page_name(file_name(r.student))}" if r.student in notebook_pages else None)}
-            for r in rows])
+    summary = ClassSummary(run)
+    for r in run.submissions:
+        summary.add(r)
+    rows = ((r, r.student in notebook_pages) for r in run.submissions)
+    return "".join(class_report_chunks(run, summary, rows, templates))
 
 
 def _link(result: SubmissionResult) -> str:

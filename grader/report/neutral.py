@@ -24,7 +24,7 @@ import re
 import unicodedata
 from dataclasses import replace
 
-from dropout_grader.results import Finding, RunResult, SubmissionResult
+from dropout_grader.results import Finding, ResultView, RunResult, SubmissionResult
 
 # Caps, in characters, on each student-derived field of the result model.
 NAME_CHARS = 200  # student id
@@ -174,5 +174,14 @@ def bounded_result(result: SubmissionResult) -> SubmissionResult:
 def bounded(run: RunResult) -> RunResult:
     """The run as every report sees it: each student-derived string cleaned and capped. The
     rubric's own text (titles, ids) is the instructor's, cleaned too since it costs nothing."""
-    return replace(run, submissions=[bounded_result(r) for r in run.submissions],
-                   rubric_title=clean(run.rubric_title, MESSAGE_CHARS, one_line=True))
+    submissions = run.submissions
+    if isinstance(submissions, ResultView):  # a class of any size: cleaned as it is loaded
+        submissions = submissions.mapped(bounded_result)
+    else:
+        submissions = [bounded_result(r) for r in submissions]
+    return replace(run, submissions=submissions, rubric_title=clean(run.rubric_title, MESSAGE_CHARS, one_line=True))
+
+
+def bounded_header(run: RunResult) -> RunResult:
+    """What `bounded` makes of the run's own fields, without its submissions."""
+    return replace(run, submissions=[], rubric_title=clean(run.rubric_title, MESSAGE_CHARS, one_line=True))

@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dropout_grader.report import neutral
+from dropout_grader.report.keys import report_digest
 from dropout_grader.results import Finding, RunResult, SubmissionResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -84,8 +85,8 @@ def page_key(run: RunResult, result: SubmissionResult, notebook: bytes) -> str:
     digest = hashlib.sha256(notebook)
     shown = [a.as_metadata() | {"cell": a.cell} for a in annotations(run, result)]
     digest.update(json.dumps([run.grader_version, run.rubric_id, run.rubric_title, result.student,
-                              result.score, result.max_score, result.status, shown, _provenance(result)],
-                             sort_keys=True, default=str).encode())
+                              result.score, result.max_score, result.status, shown, _provenance(result),
+                              report_digest()], sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -216,40 +217,70 @@ def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -
     changed, on `jobs` processes when there are many. `file_name(student)` gives the feedback
     file's stem; `write(path, text)` writes a file the way every report is written (it must be
     a module-level function when jobs > 1)."""
-    outcomes: dict[str, PageOutcome] = {}
-    pending: list[SubmissionResult] = []
-    for result in run.submissions:
-        path = folder / page_name(file_name(result.student))
-        try:
-            key = page_key(run, result, read_notebook_bytes(Path(result.path)))
-        except NotebookPageError as exc:
-            outcomes[result.student] = PageOutcome(result.student, None, False, str(exc))
-            continue
-        if existing_key(path) == key:
-            outcomes[result.student] = PageOutcome(result.student, path, False)
-        else:
-            pending.append(result)
     header = replace(run, submissions=[])  # what every page needs of the run, without the class
-    if pending:
-        try:
-            _renderer()  # built here once; forked workers inherit it
-        except RendererUnavailable as exc:
-            outcomes.update((r.student, PageOutcome(r.student, None, False, str(exc))) for r in pending)
-            pending = []
-    if jobs > 1 and len(pending) >= PARALLEL_FROM:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    with PagePool(header, folder, file_name, write, jobs) as pool:
+        return pool.write([(result, None) for result in run.submissions])
 
-        # Forked workers inherit the imported nbconvert; each builds its exporter once.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = pool.map(_render_one, [(header, r, folder, file_name, write) for r in pending],
-                            chunksize=max(1, len(pending) // (jobs * 8)))
-            outcomes.update((o.student, o) for o in done)
-    else:
-        for result in pending:
-            outcome = _render_one((header, result, folder, file_name, write))
-            outcomes[outcome.student] = outcome
-    return [outcomes[r.student] for r in run.submissions]
+
+class PagePool:
+    """Writes the notebook pages of one run, a batch at a time (report/write.py streams the
+    class through it): `write([(result, key), ...])`. A page whose key is that of the page on
+    disk is left as it is; `key` None means the key is made from the notebook's bytes
+    (page_key). Pages are rendered on `jobs` processes when a batch has many to render; the
+    pool is started once, for the run."""
+
+    def __init__(self, header: RunResult, folder: Path, file_name, write, jobs: int = 1):
+        self.header, self.folder, self.file_name, self.write_file, self.jobs = header, folder, file_name, write, jobs
+        self._executor = None
+        self.unavailable: str | None = None  # why no page can be rendered here, once known
+
+    def write(self, tasks: list[tuple[SubmissionResult, str | None]]) -> list[PageOutcome]:
+        outcomes: dict[str, PageOutcome] = {}
+        pending: list[tuple[SubmissionResult, str | None]] = []
+        for result, key in tasks:
+            path = self.folder / page_name(self.file_name(result.student))
+            if key is None:
+                try:
+                    key = page_key(replace(self.header, submissions=[result]), result,
+                                   read_notebook_bytes(Path(result.path)))
+                except NotebookPageError as exc:
+                    outcomes[result.student] = PageOutcome(result.student, None, False, str(exc))
+                    continue
+            if existing_key(path) == key:
+                outcomes[result.student] = PageOutcome(result.student, path, False)
+            else:
+                pending.append((result, key))
+        if pending and self.unavailable is None:
+            try:
+                _renderer()  # built here once; forked workers inherit it
+            except RendererUnavailable as exc:
+                self.unavailable = str(exc)
+        if pending and self.unavailable is not None:
+            outcomes.update((r.student, PageOutcome(r.student, None, False, self.unavailable)) for r, _ in pending)
+            pending = []
+        work = [(self.header, result, key, self.folder, self.file_name, self.write_file) for result, key in pending]
+        if self.jobs > 1 and (self._executor is not None or len(pending) >= PARALLEL_FROM):
+            done = self._pool().map(_render_one, work, chunksize=max(1, len(work) // (self.jobs * 8)))
+        else:
+            done = map(_render_one, work)
+        outcomes.update((o.student, o) for o in done)
+        return [outcomes[result.student] for result, _ in tasks]
+
+    def _pool(self):
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # Forked workers inherit the imported nbconvert; each builds its exporter once.
+            self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        return self._executor
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 PARALLEL_FROM = 24  # fewer pages than this render faster in this process than a pool starts
@@ -275,14 +306,13 @@ def _renderer() -> NotebookRenderer:
 
 
 def _render_one(task) -> PageOutcome:
-    header, result, folder, file_name, write = task
+    header, result, key, folder, file_name, write = task
     name = file_name(result.student)
     path = folder / page_name(name)
     try:
         notebook = read_notebook_bytes(Path(result.path))
         run = replace(header, submissions=[result])
-        text = _renderer().render(run, result, notebook, page_key(run, result, notebook),
-                                  {"feedback": f"{name}.html"})
+        text = _renderer().render(run, result, notebook, key, {"feedback": f"{name}.html"})
     except NotebookPageError as exc:
         return PageOutcome(result.student, None, False, str(exc))
     write(path, text)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from wcwidth import wcwidth
 
 from dropout_grader.report import neutral
-from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, SubmissionResult
+from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, SubmissionResult, briefs
 
 MARKS = {"ok": "✓", "note": "•", "wrong": "✗"}
 COLORS = {"ok": "32", "note": "33", "wrong": "31"}
@@ -123,21 +123,27 @@ def render_isolation(run: RunResult) -> tuple[str, str | None]:
 
 def render_table(run: RunResult, style: Style, width: int = 100, hidden: Collection[str] = ()) -> str:
     """One row per student: name, score, the wrong steps (those in `hidden` left out)."""
-    rows = neutral.bounded(run).submissions
-    name_width = min(max([len("student")] + [display_width(r.student) for r in rows]), NAME_COLUMN)
-    lines = [style.bold(f"{fit('student', name_width)}  {'score':>9}  wrong steps")]
-    for r in rows:
+    return "\n".join(table_lines(run, style, width, hidden))
+
+
+def table_lines(run: RunResult, style: Style, width: int = 100, hidden: Collection[str] = ()) -> Iterator[str]:
+    """render_table a line at a time, each student's result loaded only for its own line."""
+    names = [neutral.identifier(b.student) for b in briefs(run.submissions)]
+    name_width = min(max([len("student")] + [display_width(name) for name in names]), NAME_COLUMN)
+    del names
+    yield style.bold(f"{fit('student', name_width)}  {'score':>9}  wrong steps")
+    for r in run.submissions:
+        r = neutral.bounded_result(r)
         score = f"{_points(r.score)}/{_points(r.max_score)}"
         verdict = "ok" if r.status == GRADED and not r.wrong else "wrong"
         detail = textwrap.shorten(describe_wrong(r, hidden), width=max(30, width - name_width - 14),
                                   placeholder=" " + ELLIPSIS)
-        lines.append(neutral.log(f"{fit(r.student, name_width)}  {score:>9}  ") + style.paint(neutral.log(detail),
-                                                                                            COLORS[verdict]))
-    return "\n".join(lines)
+        yield neutral.log(f"{fit(r.student, name_width)}  {score:>9}  ") + style.paint(neutral.log(detail),
+                                                                                      COLORS[verdict])
 
 
 def render_summary(run: RunResult, seconds: float) -> str:
-    rows = run.submissions
+    rows = list(briefs(run.submissions))  # status and score: nothing loaded
     graded = [r for r in rows if r.status == GRADED]
     errors = sum(r.status == GRADING_ERROR for r in rows)
     full = sum(1 for r in graded if r.score >= r.max_score)
