@@ -24,11 +24,16 @@ from urllib.parse import urlsplit
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from dropout_grader.build import build_id
+from dropout_grader.notebook import NotebookError, read_notebook_bytes
+from dropout_grader.own_modules import read_own_modules
+from dropout_grader.pipeline import grading_error, ungradable
 from dropout_grader.results import Submission, SubmissionResult
+from dropout_grader.reuse import file_sha256
 
 PLUGIN = "dropout-grader"
 DISTRIBUTION = "dropout-grader"
 SCHEMES = ("tcp", "tls")
+IN_FLIGHT_PER_THREAD = 2  # notebooks sent per worker thread: one running, one waiting
 
 
 class ClusterError(Exception):
@@ -159,35 +164,35 @@ class DaskGrading:
 
         return run_result(self.rubric, results, self.protections)
 
+    def in_flight(self, jobs: int | None = None) -> int:
+        """How many notebooks are sent and not yet back, at most: enough to keep every worker
+        thread busy (IN_FLIGHT_PER_THREAD each), never the class (each carries its bytes)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        return max(1, jobs or 1, threads * IN_FLIGHT_PER_THREAD)
+
     def grade_as_completed(self, submissions: list[Submission], jobs: int | None = None
                            ) -> Iterator[tuple[int, SubmissionResult]]:
+        """(index, result) as each notebook is done. Notebooks are read (and those unchanged
+        reused) only as there is room among the `in_flight` ones, so a class of any size is
+        never all in memory here or on the scheduler."""
         from distributed import as_completed
 
-        from dropout_grader.notebook import NotebookError, read_notebook_bytes
-        from dropout_grader.own_modules import read_own_modules
-        from dropout_grader.pipeline import grading_error, ungradable
-        from dropout_grader.reuse import file_sha256
-
+        limit = self.in_flight(jobs)
+        done = as_completed()
         futures = {}
+        queue = iter(enumerate(submissions))
         try:
-            for index, submission in enumerate(submissions):
-                if submission.problem:  # decided here, where the file is: never sent
-                    yield index, ungradable(submission, "unreadable", submission.problem, self.max_score)
-                    continue
-                try:
-                    data = read_notebook_bytes(Path(submission.path))  # read once: hashed, then sent
-                except NotebookError as error:
-                    yield index, ungradable(submission, error.diagnosis, error.message, self.max_score)
-                    continue
-                file_sha = file_sha256(data, read_own_modules(submission.path))
-                known = self.reuse.known(submission.student, file_sha256=file_sha)
-                if known is not None:
-                    yield index, known
-                    continue
-                future = self.client.submit(grade_on_worker, submission.student, submission.path, data,
-                                            pure=False, key=f"grade-{index}-{os.urandom(4).hex()}")
-                futures[future] = (index, file_sha, submission)
-            for future in as_completed(futures):
+            while True:
+                for index, submission in queue:
+                    found = self._send(index, submission, done, futures)
+                    if found is not None:
+                        yield index, found
+                    if len(futures) >= limit:
+                        break
+                if not futures:
+                    return
+                future = next(done)
                 index, file_sha, submission = futures.pop(future)
                 if future.status == "error":  # the task failed on its worker (a lost worker, ...)
                     result = grading_error(submission, future.exception(), self.max_score)
@@ -198,6 +203,25 @@ class DaskGrading:
                 yield index, result
         finally:  # Ctrl-C or an early stop: nothing more comes back, nothing more is recorded
             self.client.cancel(list(futures))
+
+    def _send(self, index: int, submission: Submission, done, futures: dict) -> SubmissionResult | None:
+        """Send one notebook to the cluster (added to `done` and `futures`), or its result when
+        none is needed: unreadable here, or unchanged since the gradebook's last grading."""
+        if submission.problem:  # decided here, where the file is: never sent
+            return ungradable(submission, "unreadable", submission.problem, self.max_score)
+        try:
+            data = read_notebook_bytes(Path(submission.path))  # read once: hashed, then sent
+        except NotebookError as error:
+            return ungradable(submission, error.diagnosis, error.message, self.max_score)
+        file_sha = file_sha256(data, read_own_modules(submission.path))
+        known = self.reuse.known(submission.student, file_sha256=file_sha)
+        if known is not None:
+            return known
+        future = self.client.submit(grade_on_worker, submission.student, submission.path, data,
+                                    pure=False, key=f"grade-{index}-{os.urandom(4).hex()}")
+        futures[future] = (index, file_sha, submission)
+        done.add(future)
+        return None
 
     def close(self) -> None:
         self.client.close()

@@ -79,3 +79,35 @@ def test_workers_without_the_grader_are_named_in_one_line(tmp_path):
     assert "1 Dask worker(s) cannot import the grader" in completed.stderr
     assert "pip install 'dropout-grader[dask]'" in completed.stderr
     assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+
+
+def test_only_a_bounded_number_of_notebooks_is_in_flight(cluster):
+    """The class is sent as results come back, never all at once (each task carries its
+    notebook's bytes: a whole class would be all in memory here and on the scheduler)."""
+    from dropout_grader.distributed import DaskGrading
+    from dropout_grader.results import Submission
+    from dropout_grader.rubric import load_rubric
+
+    grading = DaskGrading(cluster.scheduler_address, load_rubric(DROPOUT))
+    try:
+        assert grading.in_flight() >= 2  # every worker thread kept busy
+        grading.in_flight = lambda jobs=None: 2
+        outstanding, seen = [0], []
+        submit = grading.client.submit
+
+        def counted(*args, **kwargs):
+            outstanding[0] += 1
+            seen.append(outstanding[0])
+            return submit(*args, **kwargs)
+
+        grading.client.submit = counted
+        submissions = [Submission(p.stem, str(p)) for p in sorted(SUBMISSIONS.glob("correct_*.ipynb"))][:5]
+        indices = []
+        for index, result in grading.grade_as_completed(submissions):
+            outstanding[0] -= 1
+            indices.append(index)
+            assert result.score == result.max_score, result.student
+    finally:
+        grading.close()
+    assert sorted(indices) == list(range(len(submissions)))
+    assert len(seen) == len(submissions) and max(seen) <= 2
