@@ -136,11 +136,12 @@ class Entry:
     file_sha256: str | None = None  # the notebook file's digest (reuse.file_sha256), when it was read
 
     @classmethod
-    def of(cls, result: SubmissionResult, file_sha256: str | None = None) -> "Entry":
-        """The entry for a result in hand; the result is kept only if it has no gradebook row."""
+    def of(cls, result: SubmissionResult, file_sha256: str | None = None, keep: bool = False) -> "Entry":
+        """The entry for a result in hand; the result is kept only if it has no gradebook row
+        (or if `keep`: a class already in memory)."""
+        kept = result if keep or result.gradebook_id is None else None
         return cls(result.student, result.status, result.score, result.max_score, result.reused, result.section,
-                   text_digest(stored_text(result)), result.gradebook_id,
-                   None if result.gradebook_id is not None else result, file_sha256)
+                   text_digest(stored_text(result)), result.gradebook_id, kept, file_sha256)
 
 
 Loader = Callable[[list[int]], dict[int, SubmissionResult]]  # gradebook rows -> their results

@@ -212,3 +212,47 @@ def test_a_changed_helper_module_beside_the_notebook_is_graded_again(book, rubri
         assert grader.grade(submission).reused
         (folder / "helpers.py").write_text("SCALE = 2\n")  # the notebook is unchanged, the submission not
         assert not grader.grade(submission).reused
+
+
+def test_a_class_of_unchanged_files_is_found_with_a_few_queries_and_keeps_its_digest(book, rubric, tmp_path):
+    """The CLI looks the whole class up at once (one query per 500 students, not one per
+    notebook); an entry reused so has the same digest as when it was graded (so an unchanged
+    re-run makes no page again) and loads the very result that was stored."""
+    from sqlalchemy import event
+
+    from dropout_grader.cli import reused_files
+    from dropout_grader.results import Entry, ResultView
+    from dropout_grader.reuse import Reuse, file_sha256
+
+    reuse = Reuse(book, rubric.sha256, "build")
+    submissions, graded = [], []
+    for i in range(40):
+        (tmp_path / f"s{i}").mkdir()
+        path = write_notebook(tmp_path / f"s{i}" / "hw.ipynb", ex.IMPORTS, ex.forward(), f"# {i}\n" + ex.backward())
+        submission = Submission(f"s{i}", str(path), section="a")
+        submissions.append(submission)
+        result = ungradable_result(submission, i)
+        reuse.remember(result, file_sha256(path.read_bytes()))
+        result.section = "a"
+        graded.append(result)
+    write_notebook(tmp_path / "s3" / "hw.ipynb", ex.IMPORTS, ex.forward(), "# changed\n" + ex.backward())
+    queries = []
+    event.listen(book.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    unchanged, digests = reused_files(reuse, submissions, range(len(submissions)))
+    assert len(queries) <= 2 and len(digests) == 40
+    assert sorted(unchanged) == [i for i in range(40) if i != 3]
+    for index, entry in unchanged.items():
+        fresh = Entry.of(graded[index], digests[index])
+        assert (entry.digest, entry.row, entry.section, entry.score) == (fresh.digest, fresh.row, "a", fresh.score)
+        assert entry.reused and not fresh.reused
+    loaded = list(ResultView(list(unchanged.values()), book.load))
+    assert [r.findings for r in loaded] == [graded[i].findings for i in unchanged]
+    assert Reuse(book, rubric.sha256, "build", regrade=True).known_files([("s0", digests[0])]) == {}
+
+
+def ungradable_result(submission, i):
+    from dropout_grader.pipeline import ungradable
+
+    result = ungradable(submission, "no_code", f"nothing in {i}", 19)
+    result.code_sha256 = f"{i:064x}"
+    return result

@@ -638,3 +638,91 @@ def test_the_fail_under_list_names_no_hidden_step_and_no_forged_line(rubric, ste
     lines = text.splitlines()
     assert len(lines) == 2 and HIDDEN not in text and not lines[1].lstrip().startswith("::")
     assert HIDDEN in below_the_bar(run.submissions, Bar(19, False))  # the staff's view names it
+
+
+# --- reports streamed from the gradebook; nothing made again that did not change -----------
+
+from dropout_grader.gradebook import Gradebook  # noqa: E402
+from dropout_grader.pipeline import grading_error  # noqa: E402
+from dropout_grader.results import MISSING, Entry, ResultView, Submission as _Submission  # noqa: E402
+from dropout_grader.reuse import Reuse  # noqa: E402
+
+KEY_LINE = re.compile(r"<!-- dropout-grader-page-key: [^>]*-->\n|<dc:date>[^<]*</dc:date>")
+
+
+def _stored_class(rubric, steps, tmp_path, monkeypatch):
+    """A class whose results are in a gradebook (a grading error and a missing student kept
+    in memory), as the CLI holds it: a ResultView, loaded in batches of 2."""
+    book = Gradebook(f"sqlite:///{tmp_path / 'book.sqlite'}")
+    reuse = Reuse(book, "rubric-sha", "build")
+    results = [_result(steps, student=f"s{i}", wrong={"forward.layer1.scale": ("missing", f"m{i}")} if i % 2 else {},
+                       output=f"printed \x1b[31m{i}") for i in range(5)]
+    results.append(SubmissionResult("carl", "c.ipynb", UNGRADABLE, 0, 19, [Finding(
+        "notebook", "wrong", "unreadable", 0, 0, "not JSON")]))
+    for result in results:
+        reuse.remember(result, None)
+    results[1].section = "s2"
+    results.append(grading_error(_Submission("eve", "e.ipynb"), RuntimeError("boom"), 19))
+    results.append(SubmissionResult("zed", "", MISSING, 0, 19))
+    batches = []
+
+    def load(ids):
+        batches.append(len(ids))
+        return book.load(ids)
+
+    monkeypatch.setattr(ResultView, "BATCH", 2)
+    view = ResultView([Entry.of(r) for r in results], load)
+    assert [e.result is None for e in view.entries] == [True] * 6 + [False, False]
+    return book, results, view, batches
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): KEY_LINE.sub("", p.read_text(encoding="utf-8"))
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_reports_made_from_the_gradebook_equal_those_made_in_memory(rubric, steps, tmp_path, monkeypatch):
+    book, results, view, batches = _stored_class(rubric, steps, tmp_path, monkeypatch)
+    try:
+        written = write_reports(_run(rubric, view), tmp_path / "stored", notebook_pages=False)
+        write_reports(_run(rubric, results), tmp_path / "memory", notebook_pages=False)
+    finally:
+        book.close()
+    stored = _files(tmp_path / "stored")
+    assert stored == _files(tmp_path / "memory")
+    assert {str(p.relative_to(tmp_path / "stored")) for p in written} == set(stored)
+    assert max(batches) <= 2 and len(batches) >= 3 * 3  # the class loaded a batch at a time, per pass
+    assert results_json.render(_run(rubric, view)) == results_json.render(_run(rubric, results))
+    document = json.loads((tmp_path / "stored" / "results.json").read_text())
+    assert [s["student"] for s in document["submissions"]] == [r.student for r in results]
+
+
+def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_unchanged_run_rewrites_no_report_and_a_change_only_its_own(rubric, steps, tmp_path, monkeypatch):
+    book, results, view, _ = _stored_class(rubric, steps, tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    try:
+        write_reports(_run(rubric, view), out, notebook_pages=False)
+        before = _stamps(out)
+        write_reports(_run(rubric, view), out, notebook_pages=False)
+        assert _stamps(out) == before
+        # One student regraded with another score: their pages and the class reports change.
+        changed = replace(results[2], score=results[2].score - 1, gradebook_id=None)
+        Reuse(book, "rubric-sha", "build").remember(changed, None)
+        entries = list(view.entries)
+        entries[2] = Entry.of(changed)
+        write_reports(_run(rubric, ResultView(entries, book.load)), out, notebook_pages=False)
+        after = _stamps(out)
+        remade = sorted(name for name in after if after[name] != before.get(name))
+        assert remade == ["feedback/s2.html", "feedback/s2.md", "grades.csv", "index.html", "junit.xml",
+                          "results.json"]
+        # A class report replaced by hand is made again, with the other three.
+        (out / "grades.csv").write_text("edited")
+        write_reports(_run(rubric, ResultView(entries, book.load)), out, notebook_pages=False)
+        assert (out / "grades.csv").read_text(encoding="utf-8").startswith("\ufeffstudent,")
+    finally:
+        book.close()

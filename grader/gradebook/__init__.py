@@ -130,7 +130,7 @@ class Gradebook:
         with self._lock, Session(self.engine) as session:
             for start in range(0, len(ids), QUERY_PARAMETERS):
                 query = select(Grading.id, Grading.result).where(Grading.id.in_(ids[start:start + QUERY_PARAMETERS]))
-                yield from session.execute(query).tuples()
+                yield from ((row.id, row.result) for row in session.execute(query))
 
     def latest_by_file(self, rubric_sha256: str, version: str, wanted: list[tuple[str, str]]
                        ) -> dict[tuple[str, str], StoredRow]:

@@ -37,7 +37,7 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     no longer in the run are removed, so that the folder (often published as is) holds
     exactly this run's students."""
     view = run.submissions if isinstance(run.submissions, ResultView) else ResultView(
-        [Entry.of(r) for r in run.submissions])
+        [Entry.of(r, keep=True) for r in run.submissions])
     header = neutral.bounded_header(run)
     base = keys.header_key(header, notebook_pages)
     folder = out / FEEDBACK
