@@ -1,6 +1,7 @@
 """How fast is grading a class, next to the floor and to executing notebooks with a kernel.
 
     python benchmarks/throughput.py [-n 1000] [--repeat 1] [--sample 10]
+    python benchmarks/throughput.py --memory-run 100000 [--memory-run 10000 ...]
 
 Builds a class of N real-sized notebooks (the example class's code, each with image outputs of
 about 300 KB), then prints, measured in this one run:
@@ -15,6 +16,12 @@ about 300 KB), then prints, measured in this one run:
 - the cost of the annotated notebook pages (feedback/<student>.notebook.html): the same -j 2
   run with --no-notebook-html as the baseline, and the median render time per notebook.
 Times are medians over --repeat runs; every figure comes from this machine, now.
+
+`--memory-run N` (repeatable) instead grades a class of N small synthetic notebooks (the example
+class's notebooks without outputs, one folder per student, a hundred sections) with `grade -j 2`,
+then regrades it unchanged, and prints the peak RSS of the grader's own process and of its
+whole process tree, sampled from /proc while it runs (ru_maxrss of children would be the
+largest of ALL descendants, the sandbox's included); the figures should not grow with N.
 """
 
 from __future__ import annotations
@@ -148,12 +155,94 @@ def notebook_pages(folder: Path, work: Path, sample: list[Path], with_pages: flo
           "an unchanged page is not rendered again")
 
 
+def build_small_class(folder: Path, count: int) -> None:
+    """`count` notebooks without outputs, cycling through the example class, in
+    folder/sectionNN/studentNNNNNN/hw.ipynb (a flat folder of 100,000 would be listed once
+    per notebook for the student's own helper modules)."""
+    sources = [p.read_bytes() for p in sorted((ROOT / "submissions").glob("*.ipynb"))]
+    for i in range(count):
+        student = folder / f"section{i % 100:02d}" / f"student{i:06d}"
+        student.mkdir(parents=True)
+        (student / "hw.ipynb").write_bytes(sources[i % len(sources)])
+
+
+def _tree_rss(root: int) -> tuple[int, int]:
+    """RSS in bytes of `root` itself, and the PSS of `root` and all its descendants together
+    (PSS shares each page among the processes mapping it: forked sandbox children share most
+    of the zygote's pages, which a sum of RSS would count once per child)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    own = total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+                fields = dict(line.split(b":", 1) for line in handle.read().splitlines()[1:] if b":" in line)
+        except OSError:
+            continue
+        total += int(fields[b"Pss"].split()[0]) * 1024
+        if pid == root:
+            own = int(fields[b"Rss"].split()[0]) * 1024
+    return own, total
+
+
+def sampled_run(command: list[str], every: float = 0.25) -> tuple[float, int, int, subprocess.CompletedProcess]:
+    """Wall seconds, peak RSS of the process and of its process tree (sampled), and its output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    own = tree = 0
+    while process.poll() is None:
+        mine, everything = _tree_rss(process.pid)
+        own, tree = max(own, mine), max(tree, everything)
+        time.sleep(every)
+    out, err = process.communicate()
+    return time.perf_counter() - started, own, tree, subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def memory_run(count: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"memory-{count}-"))
+    try:
+        build_small_class(work / "class", count)
+        command = [GRADE, str(work / "class"), "--out", str(work / "out"), "-q", "-j", "2"]
+        figures = []
+        for label in ("graded", "unchanged re-run"):
+            seconds, own, tree, completed = sampled_run(command)
+            if completed.returncode not in (0, 1):
+                raise SystemExit(f"grade failed ({completed.returncode}): {completed.stderr[-2000:]}")
+            figures.append(f"{label} {seconds:.0f} s: peak RSS {own / 2**20:.0f} MB grader process, "
+                           f"{tree / 2**20:.0f} MB whole tree (PSS)")
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"memory run, {count} notebooks: " + "; ".join(figures)
+              + f"; ru_maxrss of any descendant {children:.0f} MB (target <= {TARGETS['rss_mb']} MB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="notebooks in the class (default 1000)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each class-sized measure (median)")
     parser.add_argument("--sample", type=int, default=10, help="notebooks executed with nbclient")
+    parser.add_argument("--memory-run", type=int, action="append", metavar="N",
+                        help="only the memory run: grade N small synthetic notebooks, print peak RSS (repeatable)")
     args = parser.parse_args()
+    if args.memory_run:
+        for count in args.memory_run:
+            memory_run(count)
+        return
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
     try:
         folder = work / "class"

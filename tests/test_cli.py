@@ -228,3 +228,31 @@ def test_a_reader_that_leaves_early_ends_the_run_quietly(tmp_path):
     assert completed.stdout.startswith("rubric ")
     assert "status 0" in completed.stdout
     assert "Traceback" not in completed.stderr and "BrokenPipeError" not in completed.stderr
+
+
+def test_an_unchanged_re_run_rewrites_no_report(tmp_path):
+    """Grade, grade again (every result reused: results.json now says so, nothing else
+    changes), and again: the third run rewrites no file at all, and the second no page."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("correct_reference.ipynb", "forward_layer1_scale_missing.ipynb", "unreadable.ipynb"):
+        (folder / name).write_bytes((SUBMISSIONS / name).read_bytes())
+    out = tmp_path / "out"
+    dropout = ROOT / "rubrics" / "dropout.yaml"
+
+    def stamps():
+        return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*")
+                if p.is_file() and not p.name.startswith("gradebook.sqlite")}
+
+    assert grade(folder, "--rubric", dropout, "--out", out, "-q").returncode == 0
+    first = stamps()
+    assert grade(folder, "--rubric", dropout, "--out", out, "-q").returncode == 0
+    second = stamps()
+    assert sorted(name for name in second if second[name] != first[name]) == [
+        "grades.csv", "index.html", "junit.xml", "results.json"]
+    assert all(s["reused"] for s in json.loads((out / "results.json").read_text())["submissions"]
+               if s["status"] == "graded")
+    completed = grade(folder, "--rubric", dropout, "--out", out)
+    assert completed.returncode == 0 and "3 of 3 unchanged" in completed.stdout
+    assert "forward.layer1.scale" in completed.stdout or "L1 scale" in completed.stdout  # the table, loaded
+    assert stamps() == second

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -50,8 +51,7 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
                          pages, written, lazy, notebook_pages)
         if pool.unavailable and pool.unavailable.startswith("nbconvert's templates"):
             print(f"grade: warning: {pool.unavailable}", file=sys.stderr)  # machine-wide: said once
-    class_key = keys.key(base, [(e.digest, e.reused, e.section, e.status == MISSING) for e in view.entries],
-                         pages.hex())
+    class_key = _class_key(base, view.entries, pages)
     if not _unchanged(out, class_key):
         _write_class_reports(view, header, out, pages, lazy, class_key)
     remove_stale_feedback(folder, written)
@@ -107,6 +107,17 @@ def _write_pages(view: ResultView, indices: range, header: RunResult, base: str,
         # The Markdown page first: the HTML page holds the key of both.
         write_page(folder / f"{names[i]}.md", html.feedback_markdown(header, result, lazy.get()))
         write_page(path, html.feedback_html(header, result, lazy.get(), page, key=key))
+
+
+def _class_key(base: str, entries: list[Entry], pages: bytearray) -> str:
+    """What the four class reports are made from: every result, whether it was reused (results.json
+    says it), its section, which notebook pages exist (index.html links them). Hashed as it
+    goes: nothing the size of the class is built."""
+    digest = hashlib.sha256(base.encode())
+    for entry, page in zip(entries, pages):
+        digest.update(f"\0{entry.digest}\0{entry.reused:d}{page:d}{entry.status == MISSING:d}\0{entry.section}".encode(
+            "utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def _feedback_key(base: str, entry: Entry, notebook_page: int) -> str:
