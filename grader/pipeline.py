@@ -33,7 +33,7 @@ from dropout_grader.build import build_id
 from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
 from dropout_grader.errors import GradebookError, GradingError, GradingInterrupted
-from dropout_grader.extract import Extraction, extract
+from dropout_grader.extract import Extraction, ParsedCells, extract, parse_cells
 from dropout_grader.ipython_worker import BoundedTransformer
 from dropout_grader.notebook import Cell, NotebookError, parse_code_cells, read_notebook_bytes
 from dropout_grader.observations import NOTE, WRONG, Observation
@@ -56,6 +56,7 @@ class Notebook:
     cells: list[Cell]
     modules: dict[str, str]  # the student's own helper modules beside it
     file_sha: str | None  # what the gradebook keys the very same file on (None: no gradebook)
+    parsed: ParsedCells  # its code cells parsed, once for every rubric
 
 
 def sandbox_limits(rubric: LoadedRubric) -> SandboxLimits:
@@ -208,12 +209,12 @@ class Grader:
         except NotebookError as error:
             return self.remember(replace(self._ungradable(submission, error.diagnosis, error.message, started),
                                           code_sha256=file_sha or ""), file_sha)
-        return Notebook(cells, modules, file_sha)
+        return Notebook(cells, modules, file_sha, parse_cells(cells, self.transformer))
 
     def plan(self, submission: Submission, notebook: Notebook, started: float) -> Plan | SubmissionResult:
         """What to run of this notebook, or its result when nothing needs to run: reused (the
         same graded code), or ungradable (none of the graded functions is there)."""
-        extraction = extract(notebook.cells, self.graded_names, self.transformer)
+        extraction = extract(notebook.cells, self.graded_names, parsed=notebook.parsed)
         code_sha = code_sha256(extraction, self.graded_names, notebook.modules)
         known = self.reuse.known(submission.student, code_sha256=code_sha)
         if known is not None:
