@@ -92,14 +92,20 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
     return {"type": str(type(exc).__name__)[:200], "message": message, "fragment": fragment, "line": line}
 
 
-def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def load_fragments(fragments: list[dict[str, Any]], compiled: dict | None = None
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the kept notebook statements in one namespace, as Run All would, in cell order.
-    A statement that fails is recorded and skipped: it matters only if graded code needs it."""
+    A statement that fails is recorded and skipped: it matters only if graded code needs it.
+    `compiled` keeps code objects for the next section (most share their statements)."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     failures = []
+    compiled = {} if compiled is None else compiled
     for index, fragment in enumerate(fragments):
         try:
-            code = compile(fragment["source"], f"<fragment {index}>", "exec")
+            key = (fragment["source"], index)
+            code = compiled.get(key)
+            if code is None:
+                code = compiled[key] = compile(fragment["source"], f"<fragment {index}>", "exec")
             exec(code, namespace)
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
             failures.append({"fragment": index, **describe_error(exc)})
@@ -121,7 +127,7 @@ class Restorer:
 
     def restore(self) -> None:
         for module_dict, saved in self.saved:
-            for name in [n for n in module_dict if n not in saved]:
+            for name in module_dict.keys() - saved.keys():
                 del module_dict[name]
             module_dict.update(saved)
 
@@ -173,12 +179,14 @@ def run(job_blob: bytes, prepared: Prepared, result_fd: int) -> None:
     own_modules.install(header.get("modules") or {})
     clean_modules = set(sys.modules)
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
+    compiled: dict = {}
     for number, (section, arrays) in enumerate(sections):
         if number:
             for name in [n for n in sys.modules if n not in clean_modules]:
                 del sys.modules[name]  # what the last section imported is imported afresh
         try:
-            reply = run_section(section, arrays, compat, recorder, restorer, budget, first=number == 0)
+            reply = run_section(section, arrays, compat, recorder, restorer, budget, first=number == 0,
+                                compiled=compiled)
         except MemoryError:
             if number:  # memory an earlier section may hold: the grader retries in a new child
                 retry_in_new_child()
@@ -188,11 +196,12 @@ def run(job_blob: bytes, prepared: Prepared, result_fd: int) -> None:
 
 
 def run_section(section: dict[str, Any], arrays: dict[str, np.ndarray], compat: NumpyCompat,
-                recorder: RandomRecorder, restorer: Restorer, budget: list[int], first: bool
-                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """`first`: no other section ran in this process before (its limits are all this one's)."""
+                recorder: RandomRecorder, restorer: Restorer, budget: list[int], first: bool,
+                compiled: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """`first`: no other section ran in this process before (its limits are all this one's).
+    `compiled`: code objects of the statements earlier sections loaded."""
     compat.used.clear()
-    namespace, failures = load_fragments(section["fragments"])
+    namespace, failures = load_fragments(section["fragments"], compiled)
     restorer.restore()
     fragments = section["fragments"]
     assigned = {i: assigned_names(f["source"]) for i, f in enumerate(fragments)} if section.get("trace") else None
