@@ -132,30 +132,39 @@ class CourseGrader:
         except BaseException:
             self.close()
             raise
-        self.protections = self.parts[0].protections
         self.max_score = sum(p.max_score for p in self.parts)
         self.build = _combined_version([part.build for part in self.parts])
         self.reuse = Reuse(gradebook, course.sha256, self.build, regrade)
 
+    @property
+    def protections(self) -> list[dict]:
+        return self.parts[0].protections
+
     def grade(self, submission: Submission) -> SubmissionResult:
         """The merged result, or the gradebook's for the very same notebook (and helper modules)."""
-        file_sha = None
-        if self.gradebook is not None and not submission.problem:
+        file_sha = read = None
+        if not submission.problem:
             try:
-                file_sha = file_sha256(read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path))
+                read = read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path)
             except NotebookError:
-                file_sha = None  # each part says why it cannot read it
+                read = None  # each part says why it cannot read it
+        if self.gradebook is not None and read is not None:
+            file_sha = file_sha256(*read)
             known = self.reuse.known(submission.student, file_sha256=file_sha)
             if known is not None:
                 return known
-        merged = merge_results(submission, self._grade_parts(submission), self.course.parts)
+        for part in self.parts:
+            part.protections  # noqa: B018 - a sandbox that does not start fails the run, not this notebook
+        merged = merge_results(submission, self._grade_parts(submission, read), self.course.parts)
         if not any(part.stopping for part in self.parts):  # an interrupted run stores nothing
             self.reuse.remember(merged, file_sha)
         return merged
 
-    def _grade_parts(self, submission: Submission) -> list[SubmissionResult]:
-        """Every part's result: the notebook read once, and the parts sharing a sandbox run in
-        one child (each part's Grader.grade otherwise)."""
+    def _grade_parts(self, submission: Submission, read: tuple[bytes, dict[str, str]] | None
+                     ) -> list[SubmissionResult]:
+        """Every part's result: the notebook read once (`read`: its bytes and the student's
+        modules, when readable), and the parts sharing a sandbox run in one child (each part's
+        Grader.grade otherwise)."""
         from dropout_grader.pipeline import Plan, grading_error
 
         if self.sandbox is None:
@@ -163,7 +172,7 @@ class CourseGrader:
         first = self.parts[0]
         started = time.monotonic()
         try:
-            notebook = first.load(submission, started)
+            notebook = first.load(submission, started, read)
             if isinstance(notebook, SubmissionResult):
                 # Unreadable for one part is unreadable for all (the parts keep no gradebook).
                 return [replace(notebook, max_score=part.max_score) for part in self.parts]

@@ -105,7 +105,14 @@ class Grader:
                         for role in rubric.roles}
         self.max_score = sum(step.points for step in rubric.steps.values())
         self.graded_names = {role: spec.name for role, spec in rubric.spec.functions.items()}
-        self.protections = self._probe_protections()
+        # Learnt on a thread of its own: the zygote boots (numpy, the confinement made once)
+        # while the caller goes on reading notebooks; the first grading waits for it.
+        self._protections = InBackground(self._probe_protections, name="sandbox-check")
+
+    @property
+    def protections(self) -> list[dict]:
+        """What confines a child here (raises SandboxError when the sandbox does not start)."""
+        return self._protections.result()
 
     def _probe_protections(self) -> list[dict]:
         """What confines a child on this machine, learnt from one empty job."""
@@ -167,6 +174,7 @@ class Grader:
         for one notebook's sake: a failure of the grader itself becomes that notebook's grading
         error (not a finding, not stored), and the rest of the class is graded. A gradebook that
         cannot be written stops the run (GradebookError)."""
+        self._protections.result()  # a sandbox that does not start fails the run, not this notebook
         started = time.monotonic()
         try:
             return self._grade(submission, started)
@@ -189,17 +197,20 @@ class Grader:
         self.run_plans([plan])
         return self.remember(self.result(plan), plan.file_sha)
 
-    def load(self, submission: Submission, started: float) -> Notebook | SubmissionResult:
+    def load(self, submission: Submission, started: float, read: tuple[bytes, dict[str, str]] | None = None
+             ) -> Notebook | SubmissionResult:
         """The notebook's code cells and the student's own modules, or a result without running
-        anything: reused (the very same file), or ungradable (recorded)."""
+        anything: reused (the very same file), or ungradable (recorded). `read`: the notebook's
+        bytes and modules when the caller has read them already."""
         self._check_running()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)
-        try:
-            data = read_notebook_bytes(Path(submission.path))
-        except NotebookError as error:  # not a file we may read: nothing to key a reuse on
-            return self._ungradable(submission, error.diagnosis, error.message, started)
-        modules = read_own_modules(submission.path)  # the student's own .py files beside it
+        if read is None:
+            try:
+                read = read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path)
+            except NotebookError as error:  # not a file we may read: nothing to key a reuse on
+                return self._ungradable(submission, error.diagnosis, error.message, started)
+        data, modules = read  # modules: the student's own .py files beside it
         file_sha = file_sha256(data, modules) if self.gradebook is not None else None
         known = self.reuse.known(submission.student, file_sha256=file_sha)  # the very same file: not parsed
         if known is not None:
@@ -425,6 +436,28 @@ def grading_error(submission: Submission, error: BaseException, max_score: float
                             max_score=max_score, seconds=round(seconds, 3), error=message, traceback=text,
                             findings=[Finding(step="notebook", verdict=NOTE, diagnosis="grading_error", points=0.0,
                                               max_points=0.0, message=message)])
+
+
+class InBackground:
+    """A value computed on a thread of its own; result() waits for it, or raises its error."""
+
+    def __init__(self, compute, name: str):
+        self._value = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True, name=name)
+        self._thread.start()
+
+    def _run(self, compute) -> None:
+        try:
+            self._value = compute()
+        except BaseException as error:  # noqa: BLE001 - not swallowed: result() raises it
+            self._error = error
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class ErrorLog:
