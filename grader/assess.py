@@ -61,7 +61,9 @@ def decode_run(role: str, function: GradedFunction, run: SectionRun, rubric: Loa
                 facts, detail=f"more than {limits.result_mb} MB of data",
                 expected=rubric.assignment.returns[role]))
             return empty
-        cpu_limit = child.signal == signal.SIGXCPU or (child.signal == signal.SIGKILL and not child.killed_by_grader)
+        killed_outside = child.signal == signal.SIGKILL and not child.killed_by_grader
+        # RLIMIT_CPU sends SIGXCPU, then SIGKILL a second later to a child that ignores it.
+        cpu_limit = child.signal == signal.SIGXCPU or (killed_outside and child.cpu_seconds >= limits.cpu_seconds)
         if child.timed_out or cpu_limit:
             limit = (f"{limits.wall_seconds:g} s" if child.timed_out else f"{limits.cpu_seconds} s of CPU time")
             empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit))
@@ -89,6 +91,11 @@ def decode_run(role: str, function: GradedFunction, run: SectionRun, rubric: Loa
         # Only the child's reply is doubted here: a bug of the grader's own propagates.
         how = (f"killed by signal {signal.Signals(child.signal).name}" if child.signal
                else f"exited with code {child.exit_code}")
+        if run.reply is None and child.signal == signal.SIGKILL and not child.killed_by_grader:
+            # Not the grader's time limits (the CPU time is under them): the code killed itself,
+            # or the system's out-of-memory killer took the process using the most memory.
+            how += (f" after {child.cpu_seconds:.1f} s of CPU, not by the grader: most often the "
+                    "machine ran out of memory")
         problem = str(exc)
         detail = ("the process ended without a result" if run.reply is None and not problem
                   else f"its result was malformed ({problem})")

@@ -215,6 +215,14 @@ def test_a_result_answering_other_calls_is_refused(strict):
     assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
 
 
+def test_a_sigkill_not_from_the_grader_is_an_error_that_says_so_not_a_timeout(strict):
+    """A SIGKILL under the CPU limit is not the limit's: the code killed itself, or the system's
+    out-of-memory killer took it. Either way no time limit was hit."""
+    outcome = forward_outcome(strict(forward_with("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")))
+    assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
+    assert "SIGKILL" in outcome.message and "not by the grader" in outcome.message
+
+
 def test_exit_at_import_is_an_error_for_that_notebook_only(strict):
     """A module-level statement the graded code reads runs when the child loads the notebook."""
     result = strict("import os\nSTOP = os._exit(3)", forward_with("print(STOP)"))
