@@ -46,11 +46,11 @@ class Archive:
 def archive(arrays: dict[str, np.ndarray]) -> Archive:
     index, chunks, size = [], [], 0
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)  # (not ascontiguousarray: it makes a 0-d array 1-d)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"array {name!r} has dtype {array.dtype}, not numeric")
         index.append([name, array.dtype.str, list(array.shape)])
-        raw = array.tobytes()
+        raw = array.tobytes()  # C order, whatever the array's layout
         chunks.append(raw)
         size += len(raw)
         if size % _ALIGN:
