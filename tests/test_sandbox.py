@@ -173,6 +173,7 @@ def test_protocol_round_trips_any_numeric_array(array, transposed):
     """Every numeric dtype and byte order, 0-d and empty shapes, non-contiguous layouts."""
     array = array.T if transposed else array
     _, arrays = unpack(pack({}, {"a": array, "b": np.float64(2.5)}))
+    assert isinstance(arrays["a"], np.ndarray) and arrays["a"].flags.writeable
     assert arrays["a"].shape == array.shape and arrays["a"].dtype == array.dtype
     assert np.array_equal(arrays["a"], array, equal_nan=array.dtype.kind == "f")
     assert arrays["b"].shape == () and arrays["b"] == 2.5

@@ -132,7 +132,7 @@ def _read(view: memoryview, offset: int, max_arrays: int, max_elements: int
         except ValueError as exc:  # a shape numpy cannot make ("array is too big")
             raise ProtocolError(f"array {name[:80]!r}: {exc}") from None
         if dtype.kind == "b":  # a bool is one byte 0 or 1; the child may send any byte
-            array = array.view(np.uint8) != 0
+            array = array.view(np.uint8).astype(bool)  # (a comparison would make 0-d a scalar)
         arrays[name] = array
         offset += nbytes + (-nbytes % _ALIGN)
     if offset > len(view):
