@@ -222,7 +222,14 @@ def run(argv: list[str] | None) -> int:
 def _grade_and_report(args, course, roster, found, submissions, out: Path, style, width: int, book,
                       started: float) -> int:
     backend = open_backend(args, course, book, out / ERROR_LOG)
-    try:
+    announced = []
+
+    def announce() -> None:
+        """The seeds and the isolation, said once: before the first notebook is sent to the
+        sandbox, whose check (booting in the background meanwhile) it waits for."""
+        if announced:
+            return
+        announced.append(True)
         before = backend.run_result([])
         isolation, warning = terminal.render_isolation(before)
         if warning:
@@ -230,7 +237,10 @@ def _grade_and_report(args, course, roster, found, submissions, out: Path, style
         if not args.quiet:
             print(terminal.render_seeds(before), flush=True)
             print(isolation + (f" (on the workers of {args.scheduler})" if args.scheduler else ""), flush=True)
-        entries = grade_with_progress(backend, submissions, args.jobs, args.quiet)
+
+    try:
+        entries = grade_with_progress(backend, submissions, args.jobs, args.quiet, announce)
+        announce()
         # Every result is in the gradebook (but grading errors, kept in `entries`): the run
         # holds a view that loads them again, a batch at a time, for each report.
         run_result = backend.run_result(ResultView(entries, book.load))
@@ -397,11 +407,12 @@ CHUNK = 500  # notebooks checked for reuse in one gradebook query, then graded t
 HASHING_THREADS = 2
 
 
-def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list[Entry]:
+def grade_with_progress(grader, submissions, jobs: int, quiet: bool, before_grading=lambda: None) -> list[Entry]:
     """Grade every submission; each result is committed to the gradebook the moment it is
     known, so after Ctrl-C or kill -9 the same command grades only what is missing. What
     comes back is one small Entry per submission, in order: the results stay in the
-    gradebook (grading errors, never stored, stay on their entry)."""
+    gradebook (grading errors, never stored, stay on their entry). `before_grading()` is
+    called before the first notebook that is not reused is graded."""
     entries: list[Entry | None] = [None] * len(submissions)
     progress = Progress(len(submissions), enabled=not quiet)
     reuse = getattr(grader, "reuse", None)
@@ -413,6 +424,8 @@ def grade_with_progress(grader, submissions, jobs: int, quiet: bool) -> list[Ent
                 entries[index] = entry
             progress.advance(len(unchanged))
             fresh = [i for i in indices if i not in unchanged]
+            if fresh:
+                before_grading()
             for position, result in grader.grade_as_completed([submissions[i] for i in fresh], jobs):
                 index = fresh[position]
                 result.section = submissions[index].section

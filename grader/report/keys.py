@@ -32,6 +32,9 @@ def key(*parts) -> str:
 
 
 def header_key(run: RunResult, *options) -> str:
-    """Everything of the run but its submissions, the report code, and `options`."""
-    own = {f.name: getattr(run, f.name) for f in fields(run) if f.name != "submissions"}
+    """Everything of the run but its submissions and its protections, the report code, and
+    `options`. The protections are this machine's sandbox, which grades only what changed: a
+    run that graded nothing keeps the reports (and the protections they name) of the run that
+    graded; a run that graded anything has a new result, so new class reports."""
+    own = {f.name: getattr(run, f.name) for f in fields(run) if f.name not in ("submissions", "protections")}
     return key(own, report_digest(), options)
