@@ -44,7 +44,7 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     folder = out / FEEDBACK
     lazy = _LazyTemplates()
     pages = bytearray(len(view))  # 1 where the student's notebook page exists
-    written = Written(out, notebook_pages)
+    written = Written(out, notebook_pages, view.entries, pages)
     with notebook_html.PagePool(header, folder, html.file_name, write_page, jobs) as pool:
         for start in range(0, len(view), BATCH):
             _write_pages(view, range(start, min(start + BATCH, len(view))), header, base, folder, pool,
@@ -72,7 +72,6 @@ def _write_pages(view: ResultView, indices: range, header: RunResult, base: str,
         if entry.status == MISSING:  # on the roster, nothing submitted: no feedback to give
             continue
         names[i] = name = html.file_name(neutral.identifier(entry.student))
-        written.stems.add(name)
         if notebook_pages:
             # Keyed on the notebook file's digest when grading read it; else on its bytes, read then.
             notebook_keys[i] = (keys.key(base, "notebook", entry.digest, entry.section, entry.file_sha256)
@@ -97,8 +96,6 @@ def _write_pages(view: ResultView, indices: range, header: RunResult, base: str,
             pages[i] = outcome.path is not None
     for i in load:
         entry, result = entries[i], results[i]
-        if not pages[i]:
-            written.without_page.add(names[i])
         key = _feedback_key(base, entry, pages[i])
         path = folder / f"{names[i]}.html"
         if notebook_html.existing_key(path) == key and (folder / f"{names[i]}.md").is_file():
@@ -179,35 +176,46 @@ class _LazyTemplates:
 
 @dataclass
 class Written:
-    """The reports of a run, as paths (iterable, made from the students' file names so a
-    class of any size costs a name each)."""
+    """The reports of a run, as paths (iterable), named from the run's entries when asked: the
+    class costs nothing more here than the entries and one byte per student (`pages`: 1 where
+    the notebook page exists)."""
     out: Path
     notebook_pages: bool
+    entries: list[Entry]
+    pages: bytearray
 
-    def __post_init__(self):
-        self.stems: set[str] = set()  # feedback file names (without suffix) of this run
-        self.without_page: set[str] = set()  # of those, the students with no notebook page
+    def _students(self) -> Iterator[tuple[str, int]]:
+        for entry, page in zip(self.entries, self.pages):
+            if entry.status != MISSING:
+                yield html.file_name(neutral.identifier(entry.student)), page
 
     def __iter__(self) -> Iterator[Path]:
         for name in CLASS_REPORTS:
             yield self.out / name
         folder = self.out / FEEDBACK
-        for stem in sorted(self.stems):
+        for stem, page in self._students():
             yield folder / f"{stem}.html"
             yield folder / f"{stem}.md"
-            if self.notebook_pages and stem not in self.without_page:
+            if self.notebook_pages and page:
                 yield folder / notebook_html.page_name(stem)
 
-    def keeps(self, file_name: str) -> bool:
-        """Whether feedback/`file_name` is one of this run's pages."""
-        if file_name.endswith(".notebook.html") and self.notebook_pages:
-            stem = file_name[:-len(".notebook.html")]
-            if stem in self.stems and stem not in self.without_page:
+    def keeper(self):
+        """A test of a feedback/ file name: one of this run's pages? (The names are gathered
+        here, once, and dropped with the test.)"""
+        stems: set[str] = set()
+        with_page: set[str] = set()
+        for stem, page in self._students():
+            stems.add(stem)
+            if self.notebook_pages and page:
+                with_page.add(stem)
+
+        def keeps(file_name: str) -> bool:
+            if file_name.endswith(".notebook.html") and file_name[:-len(".notebook.html")] in with_page:
                 return True
-        for suffix in FEEDBACK_SUFFIXES:
-            if file_name.endswith(suffix) and file_name[:-len(suffix)] in self.stems:
-                return True
-        return False
+            return any(file_name.endswith(suffix) and file_name[:-len(suffix)] in stems
+                       for suffix in FEEDBACK_SUFFIXES)
+
+        return keeps
 
 
 def remove_stale_feedback(folder: Path, keep) -> list[Path]:
@@ -217,7 +225,7 @@ def remove_stale_feedback(folder: Path, keep) -> list[Path]:
     removed = []
     if not folder.is_dir():
         return removed
-    kept = keep.keeps if isinstance(keep, Written) else (lambda name: folder / name in keep)
+    kept = keep.keeper() if isinstance(keep, Written) else (lambda name: folder / name in keep)
     for path in folder.iterdir():
         if kept(path.name) or path.is_symlink() or not path.is_file():
             continue
