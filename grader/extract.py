@@ -1,9 +1,9 @@
 """Pull the graded functions out of a notebook's code cells, with what they need to run.
 
-No kernel runs: cells are parsed with `ast`, IPython syntax is first turned into Python by
-IPython's own input transformer, and only top-level definitions are kept: the graded
-functions, the helper functions they call (transitively), the imports and module-level
-constants they read. Each kept statement is a `Fragment` that remembers its cell and line,
+No kernel runs: cells are parsed with `ast`, IPython syntax is first turned into Python (the
+common line shapes in this process, exactly as IPython does, by magics.py; the rest by IPython's
+own input transformer), and only top-level definitions are kept: the graded functions, the
+helper functions they call (transitively), the imports and module-level constants they read. Each kept statement is a `Fragment` that remembers its cell and line,
 so anything reported later points back into the notebook.
 """
 
@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dropout_grader.magics import translate as translate_magics
 from dropout_grader.notebook import Cell
 
 # Markers the course's templates put around the code a student writes.
@@ -175,6 +176,10 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
         pass
     refused = _too_slow_to_transform(source)
     if refused is None:
+        # The common shapes (`%matplotlib inline`, `!pip ...`, `%%time`) are translated here,
+        # exactly as IPython would; IPython is asked only about the rest.
+        transformed = translate_magics(source)
+    if refused is None and transformed is None:
         from dropout_grader.ipython_worker import TransformRefused
 
         try:
