@@ -183,6 +183,7 @@ def run(argv: list[str] | None) -> int:
     if argv[:1] == ["gradescope-bundle"]:
         return bundle_command(argv[1:])
     args = build_parser().parse_args(argv)
+    pages = start_renderer_process(args)
     try:
         course = load_course(args.rubric)
         roster = load_roster(args.roster) if args.roster else None
@@ -243,7 +244,7 @@ def run(argv: list[str] | None) -> int:
         missing = missing_results(roster, {r.student for r in results}, _rubric_total(run_result))
     everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
-        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs)
+        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs, renderer_process=pages)
         if args.gradescope:
             document = gradescope.document(run_result, results[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
@@ -251,6 +252,9 @@ def run(argv: list[str] | None) -> int:
             write_atomic(Path(args.gradescope), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     except OSError as error:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
+    finally:
+        if pages is not None:
+            pages.close()
     if args.github:
         publish_to_github(run_result)
     reader = audience.terminal_audience(os.environ, github=args.github, gradescope=bool(args.gradescope),
@@ -289,6 +293,17 @@ def run(argv: list[str] | None) -> int:
             print(below)
             return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def start_renderer_process(args):
+    """For a few notebooks named one by one (a CI job, a Gradescope upload), the process that
+    renders their notebook pages, started now so that nbconvert's import overlaps the grading
+    (report/renderer_process.py). A class folder renders its pages the usual way."""
+    from dropout_grader.report.notebook_html import PARALLEL_FROM
+    from dropout_grader.report.renderer_process import RendererProcess
+
+    few = bool(args.gradescope) or (len(args.paths) < PARALLEL_FROM and all(os.path.isfile(p) for p in args.paths))
+    return RendererProcess.start() if args.notebook_html and few else None
 
 
 def _rubric_total(run_result) -> float:

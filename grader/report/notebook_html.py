@@ -211,11 +211,14 @@ class PageOutcome:
     problem: str = ""
 
 
-def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -> list[PageOutcome]:
+def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1,
+                renderer_process=None) -> list[PageOutcome]:
     """A notebook page per submission whose notebook can be read, rendered only where its key
     changed, on `jobs` processes when there are many. `file_name(student)` gives the feedback
     file's stem; `write(path, text)` writes a file the way every report is written (it must be
-    a module-level function when jobs > 1)."""
+    a module-level function when jobs > 1 or a `renderer_process` is given).
+    `renderer_process` (renderer_process.RendererProcess): where a few pages are rendered, its
+    nbconvert made ready while the run graded."""
     outcomes: dict[str, PageOutcome] = {}
     pending: list[SubmissionResult] = []
     for result in run.submissions:
@@ -230,13 +233,19 @@ def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -
         else:
             pending.append(result)
     header = replace(run, submissions=[])  # what every page needs of the run, without the class
+    pooled = jobs > 1 and len(pending) >= PARALLEL_FROM
+    if pending and renderer_process is not None and not pooled:
+        done = renderer_process.render([(header, r, folder, file_name, write) for r in pending])
+        if done is not None:  # (None: the process is gone; rendered here instead)
+            outcomes.update((o.student, o) for o in done)
+            pending = []
     if pending:
         try:
             _renderer()  # built here once; forked workers inherit it
         except RendererUnavailable as exc:
             outcomes.update((r.student, PageOutcome(r.student, None, False, str(exc))) for r in pending)
             pending = []
-    if jobs > 1 and len(pending) >= PARALLEL_FROM:
+    if pending and pooled:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 

@@ -19,13 +19,15 @@ def write_page(path: Path, text: str) -> None:
     write_atomic(path, text, durable=False)
 
 
-def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1) -> list[Path]:
+def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1,
+                  renderer_process=None) -> list[Path]:
     """results.json, grades.csv, junit.xml, index.html, feedback/<student>.{html,md} and, unless
     `notebook_pages` is off, feedback/<student>.notebook.html (the student's own notebook with
     the findings inline; rendered again only when its inputs changed, on `jobs` processes).
     Every report is made from the run as `neutral.bounded` cleans it (student ids included, so
     file names and links agree). Feedback pages of students no longer in the run are removed,
-    so that the folder (often published as is) holds exactly this run's students."""
+    so that the folder (often published as is) holds exactly this run's students.
+    `renderer_process`: see notebook_html.write_pages."""
     written = []
 
     def put(name: str, text: str, durable: bool = True) -> None:
@@ -43,7 +45,8 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
         # The notebook is read from its path as given; everything shown comes cleaned.
         submitted = replace(safe, submissions=[replace(s, path=r.path) for r, s in zip(run.submissions, safe.submissions)
                                                if r.status != MISSING])
-        outcomes = notebook_html.write_pages(submitted, out / FEEDBACK, html.file_name, write_page, jobs)
+        outcomes = notebook_html.write_pages(submitted, out / FEEDBACK, html.file_name, write_page, jobs,
+                                             renderer_process)
         for page in outcomes:
             if page.path is not None:
                 written.append(page.path)
