@@ -183,7 +183,6 @@ def run(argv: list[str] | None) -> int:
     if argv[:1] == ["gradescope-bundle"]:
         return bundle_command(argv[1:])
     args = build_parser().parse_args(argv)
-    pages = start_renderer_process(args)
     try:
         course = load_course(args.rubric)
         roster = load_roster(args.roster) if args.roster else None
@@ -197,6 +196,7 @@ def run(argv: list[str] | None) -> int:
     except DiscoveryError as error:
         raise (SubmissionError if args.gradescope else UsageError)(str(error)) from None
     submissions = found.submissions
+    pages = start_renderer_process(args, submissions)
     for warning in found.warnings:
         print(f"grade: warning: {terminal.one_line(warning)}", file=sys.stderr)
     if args.gradescope and len(submissions) != 1:
@@ -295,15 +295,23 @@ def run(argv: list[str] | None) -> int:
     return EXIT_OK
 
 
-def start_renderer_process(args):
-    """For a few notebooks named one by one (a CI job, a Gradescope upload), the process that
-    renders their notebook pages, started now so that nbconvert's import overlaps the grading
-    (report/renderer_process.py). A class folder renders its pages the usual way."""
-    from dropout_grader.report.notebook_html import PARALLEL_FROM
+def start_renderer_process(args, submissions):
+    """For a few notebooks (a CI job, a Gradescope upload) whose notebook pages are not on disk
+    yet, the process that will render them, started now so that nbconvert's import overlaps the
+    grading (report/renderer_process.py). A class, or pages already there (a re-run, where most
+    are unchanged and not rendered again), are rendered the usual way."""
+    from dropout_grader.report.html import file_name
+    from dropout_grader.report.neutral import identifier
+    from dropout_grader.report.notebook_html import PARALLEL_FROM, page_name
     from dropout_grader.report.renderer_process import RendererProcess
+    from dropout_grader.report.write import FEEDBACK
 
-    few = bool(args.gradescope) or (len(args.paths) < PARALLEL_FROM and all(os.path.isfile(p) for p in args.paths))
-    return RendererProcess.start() if args.notebook_html and few else None
+    if not args.notebook_html or len(submissions) >= PARALLEL_FROM:
+        return None
+    folder = Path(args.out) / FEEDBACK
+    if all((folder / page_name(file_name(identifier(s.student)))).exists() for s in submissions):
+        return None
+    return RendererProcess.start()
 
 
 def _rubric_total(run_result) -> float:

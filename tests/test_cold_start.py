@@ -112,3 +112,26 @@ def test_grading_one_notebook_imports_only_what_it_needs(tmp_path):
     assert (tmp_path / "out" / "feedback" / "one.notebook.html").is_file()
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["submissions"][0]["status"] == "graded"
+
+
+def test_the_renderer_process_starts_only_for_pages_not_yet_made(tmp_path):
+    """A first run of a few notebooks gets its pages' renderer started at once; a re-run whose
+    pages are on disk (mostly unchanged: not rendered again) does not spend a process on it,
+    nor does a class, nor a run without pages."""
+    from dropout_grader.cli import build_parser, start_renderer_process
+    from dropout_grader.report.notebook_html import PARALLEL_FROM
+    from dropout_grader.results import Submission
+
+    one = [Submission("Ada Lovelace", "ada.ipynb")]
+    args = build_parser().parse_args(["ada.ipynb", "--out", str(tmp_path)])
+    process = start_renderer_process(args, one)
+    assert process is not None
+    process.close()
+    assert start_renderer_process(build_parser().parse_args(["x", "--out", str(tmp_path), "--no-notebook-html"]), one) is None
+    assert start_renderer_process(args, [Submission(f"s{i}", f"s{i}.ipynb") for i in range(PARALLEL_FROM)]) is None
+    from dropout_grader.report.html import file_name
+    from dropout_grader.report.neutral import identifier
+
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / f"{file_name(identifier('Ada Lovelace'))}.notebook.html").write_text("a page")
+    assert start_renderer_process(args, one) is None
