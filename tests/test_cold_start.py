@@ -135,3 +135,23 @@ def test_the_renderer_process_starts_only_for_pages_not_yet_made(tmp_path):
     (tmp_path / "feedback").mkdir()
     (tmp_path / "feedback" / f"{file_name(identifier('Ada Lovelace'))}.notebook.html").write_text("a page")
     assert start_renderer_process(args, one) is None
+
+
+def test_the_grade_command_exits_at_once_with_its_status_and_all_its_output(tmp_path):
+    """`grade` leaves through cli.console (no interpreter teardown): what it printed is all
+    there, piped or not, and its exit status is main's."""
+    grade = str(Path(sys.executable).with_name("grade"))
+    notebook = SUBMISSIONS / "forward_layer1_scale_missing.ipynb"
+    done = subprocess.run([grade, str(notebook), "--out", str(tmp_path / "out"), "--fail-under", "100%"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "--fail-under: 1 of 1 student below the bar" in done.stdout
+    assert done.stdout.rstrip().endswith("forward.layer1.scale [missing]")
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["submissions"][0]["student"]
+    done = subprocess.run([sys.executable, "-m", "dropout_grader", str(tmp_path / "nothing.ipynb")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("grade: error: no such file")
+    # A reader that leaves early: no traceback, the status of a normal run.
+    pipe = subprocess.run(f"{grade} {notebook} --out {tmp_path / 'out2'} | head -1", shell=True,
+                          capture_output=True, text=True, timeout=300)
+    assert pipe.stdout.startswith("rubric ") and "Traceback" not in pipe.stderr
