@@ -9,7 +9,7 @@ reports each child's pid, and later its exit status, back on the socket.
 
 Protocol on the socket (SOCK_SEQPACKET, one JSON object per message).
   grader -> zygote: {"job": ID} with SCM_RIGHTS fds [job, result, output]
-  zygote -> grader: {"job": ID, "pid": PID} then {"job": ID, "status": WAITSTATUS}
+  zygote -> grader: {"job": ID, "pid": PID} then {"job": ID, "status": WAITSTATUS, "cpu": SECONDS}
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                 os.read(wake_r, 4096)
                 while pids:
                     try:
-                        pid, status = os.waitpid(-1, os.WNOHANG)
+                        pid, status, used = os.wait4(-1, os.WNOHANG)
                     except ChildProcessError:
                         break
                     if pid == 0:
@@ -91,7 +91,8 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                     if job is not None:
                         if remove_workdirs:
                             remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
-                        send({"job": job, "status": status})
+                        # Its CPU time tells the CPU limit's SIGKILL from anyone else's.
+                        send({"job": job, "status": status, "cpu": used.ru_utime + used.ru_stime})
                 continue
             data, fds, _, _ = socket.recv_fds(control, 65536, 3)
             if not data:
