@@ -5,6 +5,7 @@ and leaves the cell to IPython."""
 from __future__ import annotations
 
 import json
+import keyword
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def agrees(source: str) -> str | None:
 
 # --- generated cells ---------------------------------------------------------------------------
 
-NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
+NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda name: not keyword.iskeyword(name))
 # Arguments as students write them, and characters that change how a line tokenizes.
 WORDS = st.one_of(NAMES, st.sampled_from([
     "inline", "2", "-q", "numpy==1.24", "'retina'", '"x y"', "it's", "=", "==", "(", ")", "[1]",
