@@ -192,21 +192,25 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     refused = _too_slow_to_transform(source)
+    tree = None
     if refused is None:
-        # The common shapes (`%matplotlib inline`, `!pip ...`, `%%time`) are translated here,
-        # exactly as IPython would; IPython is asked only about the rest.
-        transformed = translate_magics(source)
-    if refused is None and transformed is None:
-        from dropout_grader.ipython_worker import TransformRefused
+        # The common shapes (`%matplotlib inline`, `!pip ...`, `%%time`) are translated (and
+        # parsed) here, exactly as IPython would; IPython is asked only about the rest.
+        translation = translate_magics(source)
+        if translation is not None:
+            transformed, tree = translation.text, translation.tree
+        else:
+            from dropout_grader.ipython_worker import TransformRefused
 
-        try:
-            transformed = transform(source)
-        except TransformRefused as exc:
-            refused = str(exc)
+            try:
+                transformed = transform(source)
+            except TransformRefused as exc:
+                refused = str(exc)
     if refused is not None:
         return None, source, CellSyntaxError(cell.index, 1, f"not parsed: {refused}")
     try:
-        tree = ast.parse(transformed)
+        if tree is None:
+            tree = ast.parse(transformed)
         body = _python_cell_magic_body(tree)
         if body is not None:  # %%time and friends run their body as Python: so do we
             blank_first_line = "\n" + body  # keeps the body's lines where they are in the cell

@@ -3,7 +3,8 @@
 Nearly every course notebook has a line or two of IPython syntax in its import cell
 (`%matplotlib inline`, `%load_ext autoreload`, `!pip install ...`, a `%%time` cell). IPython's
 own transformer (ipython_worker.py) costs a worker process and a ~0.1-0.5 s import for those.
-`translate` gives the very text `TransformerManager().transform_cell` gives, for these shapes:
+`translate` gives the very text `TransformerManager().transform_cell` gives (and its parse),
+for these shapes:
 
 - a whole line `%magic args`, `!cmd` or `!!cmd`, at any indentation, that ends on its own line
   (no open bracket, string or backslash continuing it, no `?` at its end);
@@ -25,6 +26,7 @@ import io
 import re
 import textwrap
 import tokenize
+from dataclasses import dataclass
 
 # Line boundaries of str.splitlines (which IPython splits on) other than "\n": where they
 # appear, IPython's line count and Python's differ; such cells are left to IPython.
@@ -38,7 +40,13 @@ _ESCAPED = re.compile(r"[ \t]*[%!]")
 MAX_ESCAPED_LINES = 50  # more than any import cell; past it, IPython's bounded worker decides
 
 
-def translate(source: str) -> str | None:
+@dataclass(frozen=True)
+class Translation:
+    text: str  # what IPython's transform_cell returns
+    tree: ast.Module  # the text, parsed (once: the caller needs it too)
+
+
+def translate(source: str) -> Translation | None:
     """IPython's translation of `source`, or None if the cell is not one of the shapes above."""
     if _OTHER_LINE_BREAKS.search(source):
         return None
@@ -64,15 +72,23 @@ def translate(source: str) -> str | None:
             return None
         translated[row] = call
     text = "".join(translated)
-    return text if _each_starts_a_statement(text, escaped) else None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # IPython syntax left, or none
+        return None
+    return Translation(text, tree) if _each_starts_a_statement(text, escaped) else None
 
 
-def _cell_magic(lines: list[str]) -> str | None:
+def _cell_magic(lines: list[str]) -> Translation | None:
     """IPython's `cell_magic` line transform; the call it makes has nothing left to rewrite."""
     if _CELL_MAGIC_HELP.match(lines[0]):
         return None
     name, _, first_line = lines[0][2:].rstrip().partition(" ")
-    return "get_ipython().run_cell_magic(%r, %r, %r)\n" % (name, first_line, "".join(lines[1:]))
+    text = "get_ipython().run_cell_magic(%r, %r, %r)\n" % (name, first_line, "".join(lines[1:]))
+    try:
+        return Translation(text, ast.parse(text))
+    except (ValueError, RecursionError, MemoryError):  # (a call of three string literals: never a SyntaxError)
+        return None
 
 
 def _line_call(line: str) -> str | None:
@@ -107,10 +123,9 @@ def _line_call(line: str) -> str | None:
 
 
 def _each_starts_a_statement(text: str, rows: list[int]) -> bool:
-    """The translation parses, and each rewritten line begins a logical line of it (not the
-    middle of a bracket, string or continued line, where IPython would not have seen it)."""
+    """Each rewritten line begins a logical line of the (parsed) translation: not the middle of
+    a bracket, string or continued line, where IPython would not have seen it."""
     try:
-        ast.parse(text)
         tokens = tokenize.generate_tokens(io.StringIO(text).readline)
         starts = set()
         at_start = True
@@ -122,7 +137,7 @@ def _each_starts_a_statement(text: str, rows: list[int]) -> bool:
                 at_start = False
             if token.type == tokenize.NEWLINE:
                 at_start = True
-    except (SyntaxError, ValueError, RecursionError, MemoryError, tokenize.TokenError):
+    except (SyntaxError, tokenize.TokenError):  # (the text parses: the tokenizer should agree)
         return False
     lines = text.splitlines()
     return all((row, len(lines[row]) - len(lines[row].lstrip(" \t")), "get_ipython") in starts

@@ -4,6 +4,7 @@ and leaves the cell to IPython."""
 
 from __future__ import annotations
 
+import ast
 import json
 import keyword
 import subprocess
@@ -27,10 +28,12 @@ def ipython(source: str) -> str:
 
 def agrees(source: str) -> str | None:
     """The translation, after checking it is IPython's (or that it declined)."""
-    mine = translate(source)
-    if mine is not None:
-        assert mine == ipython(source), source
-    return mine
+    translation = translate(source)
+    if translation is None:
+        return None
+    assert translation.text == ipython(source), source
+    assert ast.dump(translation.tree) == ast.dump(ast.parse(translation.text))
+    return translation.text
 
 
 # --- generated cells ---------------------------------------------------------------------------
