@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from dropout_grader.magics import translate as translate_magics
 from dropout_grader.notebook import Cell
+from dropout_grader.parsing import parse as parse_python
 
 # Markers the course's templates put around the code a student writes.
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
@@ -188,7 +189,7 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
         return None, source, CellSyntaxError(cell.index, 1, f"the cell has {len(source) // 1000} kB of code, "
                                              f"more than the {MAX_CELL_CHARS // 1000} kB the grader parses")
     try:
-        return ast.parse(source), source, None
+        return parse_python(source), source, None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     refused = _too_slow_to_transform(source)
@@ -210,11 +211,11 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
         return None, source, CellSyntaxError(cell.index, 1, f"not parsed: {refused}")
     try:
         if tree is None:
-            tree = ast.parse(transformed)
+            tree = parse_python(transformed)
         body = _python_cell_magic_body(tree)
         if body is not None:  # %%time and friends run their body as Python: so do we
             blank_first_line = "\n" + body  # keeps the body's lines where they are in the cell
-            return ast.parse(blank_first_line), blank_first_line, None
+            return parse_python(blank_first_line), blank_first_line, None
         return tree, transformed, None
     except SyntaxError as exc:
         return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
@@ -357,7 +358,7 @@ def _template_untouched(source: str) -> bool:
     for region in regions:
         code = "\n".join(region)
         try:
-            tree = ast.parse(textwrap.dedent(code))
+            tree = parse_python(textwrap.dedent(code))
         except SyntaxError:
             return False
         for node in tree.body:

@@ -28,6 +28,8 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 
+from dropout_grader.parsing import parse as parse_python
+
 # Line boundaries of str.splitlines (which IPython splits on) other than "\n": where they
 # appear, IPython's line count and Python's differ; such cells are left to IPython.
 _OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -73,7 +75,7 @@ def translate(source: str) -> Translation | None:
         translated[row] = call
     text = "".join(translated)
     try:
-        tree = ast.parse(text)
+        tree = parse_python(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # IPython syntax left, or none
         return None
     return Translation(text, tree) if _each_starts_a_statement(text, escaped) else None
@@ -86,7 +88,7 @@ def _cell_magic(lines: list[str]) -> Translation | None:
     name, _, first_line = lines[0][2:].rstrip().partition(" ")
     text = "get_ipython().run_cell_magic(%r, %r, %r)\n" % (name, first_line, "".join(lines[1:]))
     try:
-        return Translation(text, ast.parse(text))
+        return Translation(text, parse_python(text))
     except (ValueError, RecursionError, MemoryError):  # (a call of three string literals: never a SyntaxError)
         return None
 
