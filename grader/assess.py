@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import signal
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dropout_grader.assignment import qualified
 from dropout_grader.extract import Extraction, GradedFunction
@@ -35,6 +35,9 @@ class RoleRun:
     numpy_compat: list[str]
     outcome: Observation  # the `<role>.function` step
     output: str = ""  # what the student's code printed (capped)
+    # The probes whose calls a finding that is not right was read from (set when assessed):
+    # the ones to run again, traced, for the lines those findings point at.
+    located: list[str] = field(default_factory=list)
 
     @property
     def assessable(self) -> list[CallRecord]:
@@ -44,7 +47,7 @@ class RoleRun:
 
 
 def decode_run(role: str, function: GradedFunction, run: SectionRun, rubric: LoadedRubric,
-               extraction: Extraction) -> RoleRun:
+               extraction: Extraction, asked: list[str] | None = None) -> RoleRun:
     """Check the section's reply and judge whether the function ran; never trusts its content
     beyond numeric arrays and plain JSON. How the child ended matters only when the section
     gave no reply (batch.run_sections charges a child's end only to the section it was on
@@ -79,7 +82,7 @@ def decode_run(role: str, function: GradedFunction, run: SectionRun, rubric: Loa
         reply = validate(header)
         records = [call_record(c, arrays) for c in reply.calls]
         calls = [c for c in records if not c.stream_key]
-        asked = [p.id for p in rubric.probes]
+        asked = asked if asked is not None else [p.id for p in rubric.probes]
         if [c.probe for c in calls] != asked or any(c.role != role for c in records):
             raise ReplyError("the result does not answer the calls that were asked")
         for twin in (c for c in records if c.stream_key):  # the same probe, other streams

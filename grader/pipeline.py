@@ -36,7 +36,7 @@ from dropout_grader.errors import GradebookError, GradingError, GradingInterrupt
 from dropout_grader.extract import Extraction, ParsedCells, extract, parse_cells
 from dropout_grader.ipython_worker import BoundedTransformer
 from dropout_grader.notebook import Cell, NotebookError, parse_code_cells, read_notebook_bytes
-from dropout_grader.observations import NOTE, WRONG, Observation
+from dropout_grader.observations import NOTE, OK, WRONG, Observation
 from dropout_grader.own_modules import read_own_modules
 from dropout_grader.results import (GRADED, GRADING_ERROR, UNGRADABLE, Finding, RunResult, StepInfo, Submission,
                                     SubmissionResult)
@@ -305,20 +305,21 @@ class Grader:
         own modules."""
         return {"limits": self._limits(), "standins": str(self.rubric.assignment.standins), "modules": modules}
 
-    def section(self, role: str, extraction: Extraction, trace: bool) -> Section:
-        """One graded function's part of a job: the statements it needs, a call per probe."""
+    def section(self, role: str, extraction: Extraction, trace: bool, probes: list[str] | None = None) -> Section:
+        """One graded function's part of a job: the statements it needs, a call per probe
+        (`probes`: only these, without the stream check; a traced run for lines)."""
         function = self.rubric.spec.functions[role]
         calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
-                  "args": probe.arguments[role]} for probe in self.probes]
-        if role in self.rubric.assignment.stream_check_roles:
+                  "args": probe.arguments[role]} for probe in self.probes if probes is None or probe.id in probes]
+        if role in self.rubric.assignment.stream_check_roles and probes is None:
             # The first probe once more with every random stream keyed differently: what the
             # student drew must change with it (the assignment compares the two runs).
             calls.append(dict(calls[0], stream_key=calls[0]["seed"] * 7919 + 1))
         fragments = [{"source": f.source, "kind": f.kind} for f in extraction.fragments]
         return Section({"fragments": fragments, "calls": calls, "trace": trace}, self._inputs[role])
 
-    def decode(self, role: str, run: SectionRun, extraction: Extraction) -> RoleRun:
-        return decode_run(role, extraction.functions[role], run, self.rubric, extraction)
+    def decode(self, role: str, run: SectionRun, extraction: Extraction, probes: list[str] | None = None) -> RoleRun:
+        return decode_run(role, extraction.functions[role], run, self.rubric, extraction, probes)
 
     def function_step(self, role: str) -> str:
         return qualified(self.rubric.assignment, f"{role}.function")
@@ -351,6 +352,9 @@ class Grader:
             per_probe.append((call, observations))
         merged = merge_observations([s for s in steps if s != f"{run.role}.function"], per_probe)
         findings = [to_finding(run.outcome, self.rubric, locate(run.outcome, None, extraction, run.function), {})]
+        run.located = [p.id for p in self.probes
+                       if any(call is not None and call.probe == p.id and obs.verdict != OK
+                              for obs, call in merged.values())]
         for step in steps:
             if step == f"{run.role}.function":
                 continue

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as npst
 
 from dropout_grader.pipeline import Grader
 from dropout_grader.results import Submission
@@ -162,6 +163,20 @@ def test_protocol_refuses_lying_indexes(index):
     """Sizes past the bytes there, negative or overflowing shapes, names twice: refused."""
     with pytest.raises(ProtocolError):
         unpack(_message(b"{}", index, b"\0" * 16), max_elements=10**6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(npst.arrays(st.sampled_from(["<f8", ">f8", "<f4", "<f2", "|b1", "<i8", "|u1", ">i4"]),
+                   npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)),
+       st.booleans())
+def test_protocol_round_trips_any_numeric_array(array, transposed):
+    """Every numeric dtype and byte order, 0-d and empty shapes, non-contiguous layouts."""
+    array = array.T if transposed else array
+    _, arrays = unpack(pack({}, {"a": array, "b": np.float64(2.5)}))
+    assert isinstance(arrays["a"], np.ndarray) and arrays["a"].flags.writeable
+    assert arrays["a"].shape == array.shape and arrays["a"].dtype == array.dtype
+    assert np.array_equal(arrays["a"], array, equal_nan=array.dtype.kind == "f")
+    assert arrays["b"].shape == () and arrays["b"] == 2.5
 
 
 def test_protocol_bools_are_zero_or_one_whatever_byte_came():

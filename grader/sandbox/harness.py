@@ -16,6 +16,7 @@ import random
 import resource
 import sys
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -155,7 +156,26 @@ def make_workdir() -> str:
     return path
 
 
-def run(job_blob: bytes, prepared: Prepared, result_fd: int) -> None:
+@dataclass
+class Warm:
+    """What every child needs before student code runs and inherits from the zygote, made
+    there once: numpy's removed aliases served, random draws recorded, and the snapshot of
+    the modules the restorer puts back after each call."""
+    compat: NumpyCompat
+    recorder: RandomRecorder
+    restorer: Restorer
+
+
+def warm_up(standins: str) -> Warm:
+    """In the zygote, after the stand-ins are imported (their modules are in the snapshot)."""
+    compat = NumpyCompat()
+    compat.install()
+    recorder = RandomRecorder()
+    recorder.install()
+    return Warm(compat, recorder, Restorer(standins))
+
+
+def run(job_blob: bytes, prepared: Prepared, warm: Warm, result_fd: int) -> None:
     """The job is a stream of messages (see grader/sandbox/batch.py): the common header, then
     one per section (a graded function of one assignment: the statements to load, the calls to
     make, its input arrays). Each section runs in a fresh namespace and its reply is written
@@ -171,11 +191,7 @@ def run(job_blob: bytes, prepared: Prepared, result_fd: int) -> None:
     protections = confine(prepared, workdir)
     # Written before any student code runs: the one message that cannot be the student's.
     write_message(result_fd, pack({"protections": [p.as_dict() for p in protections]}, {}))
-    compat = NumpyCompat()
-    compat.install()
-    recorder = RandomRecorder()
-    recorder.install()
-    restorer = Restorer(header["standins"])
+    compat, recorder, restorer = warm.compat, warm.recorder, warm.restorer
     own_modules.install(header.get("modules") or {})
     clean_modules = set(sys.modules)
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
@@ -265,13 +281,13 @@ def write_message(fd: int, message: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def main(job_fd: int, result_fd: int, prepared: Prepared) -> None:
+def main(job_fd: int, result_fd: int, prepared: Prepared, warm: Warm) -> None:
     """Entry point in the forked child; never returns."""
     code = 0
     try:
         with os.fdopen(job_fd, "rb") as job:
             blob = job.read()
-        run(blob, prepared, result_fd)
+        run(blob, prepared, warm, result_fd)
     except MemoryError:
         code = 3
         try:

@@ -46,11 +46,11 @@ class Archive:
 def archive(arrays: dict[str, np.ndarray]) -> Archive:
     index, chunks, size = [], [], 0
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)  # (not ascontiguousarray: it makes a 0-d array 1-d)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"array {name!r} has dtype {array.dtype}, not numeric")
         index.append([name, array.dtype.str, list(array.shape)])
-        raw = array.tobytes()
+        raw = array.tobytes()  # C order, whatever the array's layout
         chunks.append(raw)
         size += len(raw)
         if size % _ALIGN:
@@ -132,7 +132,7 @@ def _read(view: memoryview, offset: int, max_arrays: int, max_elements: int
         except ValueError as exc:  # a shape numpy cannot make ("array is too big")
             raise ProtocolError(f"array {name[:80]!r}: {exc}") from None
         if dtype.kind == "b":  # a bool is one byte 0 or 1; the child may send any byte
-            array = array.view(np.uint8) != 0
+            array = array.view(np.uint8).astype(bool)  # (a comparison would make 0-d a scalar)
         arrays[name] = array
         offset += nbytes + (-nbytes % _ALIGN)
     if offset > len(view):

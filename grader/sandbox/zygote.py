@@ -42,7 +42,8 @@ def die_with_parent() -> None:
         pass  # not Linux: the zygote still exits when its socket closes
 
 
-def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared) -> None:
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared,
+           warm: harness.Warm) -> None:
     try:
         die_with_parent()
         os.setsid()
@@ -58,11 +59,12 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, 
         signal.set_wakeup_fd(-1)
     except BaseException:  # noqa: BLE001
         os._exit(5)
-    harness.main(job_fd, result_fd, prepared)
+    harness.main(job_fd, result_fd, prepared, warm)
 
 
-def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> None:
-    """`prepared`: every child's confinement, made once, here, for the whole run.
+def serve(control: socket.socket, prepared: Prepared, warm: harness.Warm, remove_workdirs: bool) -> None:
+    """`prepared`: every child's confinement, made once, here, for the whole run; `warm`: the
+    harness's own set-up, likewise.
     `remove_workdirs`: remove each child's folder when it ends (under bubblewrap)."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
@@ -104,7 +106,7 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                 selector.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _child(job_fd, result_fd, output_fd, control, prepared)
+                _child(job_fd, result_fd, output_fd, control, prepared, warm)
             for fd in fds:
                 os.close(fd)
             pids[pid] = job
@@ -155,6 +157,6 @@ def main(control_fd: int, standins: str, remove_workdirs: bool) -> None:
     prepared = prepare(list(child_view(standins).read))
     control = socket.socket(fileno=control_fd)
     try:
-        serve(control, prepared, remove_workdirs)
+        serve(control, prepared, harness.warm_up(standins), remove_workdirs)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
