@@ -98,19 +98,29 @@ def assess_all(graders, jobs, extractions) -> list:
     return findings
 
 
-def unpack_all(jobs, graders) -> None:
-    for index, _, _, child in jobs:
-        limits = graders[index].rubric.spec.limits
-        unpack(child.result, max_elements=limits.result_mb * 2**20 // 8)
+def unpack_all(jobs, graders) -> list:
+    return [unpack(child.result, max_elements=graders[index].rubric.spec.limits.result_mb * 2**20 // 8)
+            for index, _, _, child in jobs]
 
 
-def reply_all(jobs, graders) -> None:
-    """unpack plus the reply's validation and call records (decode_run's reading part)."""
-    for index, _, _, child in jobs:
-        limits = graders[index].rubric.spec.limits
-        header, arrays = unpack(child.result, max_elements=limits.result_mb * 2**20 // 8)
+def reply_all(unpacked) -> None:
+    """The reply's validation and call records (decode_run's reading, after unpack)."""
+    for header, arrays in unpacked:
         reply = validate(header)
         [call_record(c, arrays) for c in reply.calls]
+
+
+def decode_all(graders, jobs, extractions) -> list:
+    return [(graders[index], decode_run(role, extractions[(index, path)].functions[role], child,
+                                        graders[index].rubric, extractions[(index, path)]),
+             extractions[(index, path)]) for index, role, path, child in jobs]
+
+
+def judge_all(decoded) -> None:
+    """The assessment proper: diagnose every probe, merge, point at lines, make findings."""
+    for grader, run, extraction in decoded:
+        if not (run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable)):
+            grader._assess(run, grader.rubric.function_steps(run.role), extraction)
 
 
 def cpu(function, *args) -> float:
@@ -144,18 +154,21 @@ def main() -> None:
     count = len({j[2] for j in jobs})
     findings = assess_all(graders, jobs, extractions)  # warm: caches, imports
     digest = hashlib.sha256(repr(findings).encode()).hexdigest()[:16]
-    whole, unpacked, replied = [], [], []
-    for _ in range(args.repeat):
-        unpacked.append(cpu(unpack_all, jobs, graders))
-        replied.append(cpu(reply_all, jobs, graders))
-        whole.append(cpu(assess_all, graders, jobs, extractions))
-    ms = lambda seconds: 1000 * statistics.median(seconds) / count  # noqa: E731
-    print(f"{count} notebooks, {len(jobs)} function replies, {len(graders)} parts; median of {args.repeat}")
-    print(f"  unpack (npz + JSON)             {ms(unpacked):6.2f} ms CPU per notebook")
-    print(f"  reply validation + call records {ms(replied) - ms(unpacked):6.2f}")
-    print(f"  assessment (diagnose, merge, …) {ms(whole) - ms(replied):6.2f}")
-    print(f"  decode_run + _assess in all     {ms(whole):6.2f}")
-    print(f"  findings digest                 {digest}")
+    unpacked, decoded = unpack_all(jobs, graders), decode_all(graders, jobs, extractions)
+    times = {"unpack": [], "reply": [], "judge": [], "whole": []}
+    for _ in range(args.repeat):  # interleaved, so that a loaded machine weighs on each alike
+        times["unpack"].append(cpu(unpack_all, jobs, graders))
+        times["reply"].append(cpu(reply_all, unpacked))
+        times["judge"].append(cpu(judge_all, decoded))
+        times["whole"].append(cpu(assess_all, graders, jobs, extractions))
+    ms = {name: 1000 * statistics.median(seconds) / count for name, seconds in times.items()}
+    print(f"{count} notebooks, {len(jobs)} function replies, {len(graders)} parts; CPU ms per notebook, "
+          f"median of {args.repeat}")
+    print(f"  unpack (npz + JSON)                       {ms['unpack']:6.2f}")
+    print(f"  reply: validation, call records           {ms['reply']:6.2f}")
+    print(f"  assessment: diagnose, merge, findings     {ms['judge']:6.2f}")
+    print(f"  all of decode_run + _assess               {ms['whole']:6.2f}")
+    print(f"  findings digest                           {digest}")
     if args.profile:
         profile = cProfile.Profile()
         profile.enable()
