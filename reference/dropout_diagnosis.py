@@ -48,7 +48,7 @@ def _identical(actual, expected) -> bool:
 
 
 def _usable(value, shape) -> bool:
-    return value is not None and np.shape(value) == shape and bool(np.all(np.isfinite(value)))
+    return value is not None and np.shape(value) == shape and bool(np.isfinite(value).all())
 
 
 def _float(value):

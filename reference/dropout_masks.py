@@ -82,7 +82,7 @@ def read_mask(step: str, D, shape, k: float, draws: list[Draw], other=None, reke
 def binary_mask(D, k: float) -> tuple[np.ndarray | None, bool]:
     """D as a 0/1 array, and whether it came pre-scaled (0 and 1/keep_prob, the other common
     convention: D = (rand < keep_prob) / keep_prob); None if it is neither."""
-    if not np.all(np.isfinite(D)):
+    if not np.isfinite(D).all():
         return None, False
     if _zeros_and_ones(D):  # the usual mask: no need to list its levels
         return D, False

@@ -170,7 +170,7 @@ def _array(values: dict, key: str):
 
 
 def _usable(value, shape) -> bool:
-    return value is not None and value.shape == shape and bool(np.all(np.isfinite(value)))
+    return value is not None and value.shape == shape and bool(np.isfinite(value).all())
 
 
 def diagnose_backward(probe: ProbeInputs, call: CallRecord, rtol: float, atol: float) -> list[Observation]:
