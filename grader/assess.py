@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import signal
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dropout_grader.assignment import qualified
 from dropout_grader.extract import Extraction, GradedFunction
@@ -19,8 +19,8 @@ from dropout_grader.observations import (NOTE, OK, WRONG, CallRecord, Observatio
 from dropout_grader.reply import ReplyError, call_record, validate
 from dropout_grader.results import Finding
 from dropout_grader.rubric import LoadedRubric
-from dropout_grader.sandbox.protocol import ProtocolError, unpack
-from dropout_grader.sandbox.runner import ChildRun
+from dropout_grader.sandbox.batch import SectionRun
+from dropout_grader.sandbox.protocol import ProtocolError
 
 NOT_ASSESSED = "not_assessed"
 
@@ -35,6 +35,9 @@ class RoleRun:
     numpy_compat: list[str]
     outcome: Observation  # the `<role>.function` step
     output: str = ""  # what the student's code printed (capped)
+    # The probes whose calls a finding that is not right was read from (set when assessed):
+    # the ones to run again, traced, for the lines those findings point at.
+    located: list[str] = field(default_factory=list)
 
     @property
     def assessable(self) -> list[CallRecord]:
@@ -43,27 +46,35 @@ class RoleRun:
         return [c for c in self.calls if c.status == "returned"]
 
 
-def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: LoadedRubric,
-               extraction: Extraction) -> RoleRun:
-    """Check the child's message and judge whether the function ran; never trusts its content
-    beyond numeric arrays and plain JSON."""
+def decode_run(role: str, function: GradedFunction, run: SectionRun, rubric: LoadedRubric,
+               extraction: Extraction, asked: list[str] | None = None) -> RoleRun:
+    """Check the section's reply and judge whether the function ran; never trusts its content
+    beyond numeric arrays and plain JSON. How the child ended matters only when the section
+    gave no reply (batch.run_sections charges a child's end only to the section it was on
+    first)."""
     step = f"{role}.function"
     facts = {"function": function.name, "arguments": rubric.assignment.arguments[role]}
     limits = rubric.spec.limits
+    child = run.child
     output = run.output + ("\n[output truncated]\n" if run.output_truncated else "")
     empty = RoleRun(role, function, [], [], [], Observation(step, OK), output)
-    if run.result_too_large:
-        empty.outcome = Observation(step, WRONG, "bad_return", dict(
-            facts, detail=f"more than {limits.result_mb} MB of data",
-            expected=rubric.assignment.returns[role]))
-        return empty
-    cpu_limit = run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and not run.killed_by_grader)
-    if run.timed_out or cpu_limit:
-        limit = (f"{limits.wall_seconds:g} s" if run.timed_out else f"{limits.cpu_seconds} s of CPU time")
-        empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit))
-        return empty
+    if run.reply is None:
+        if child.result_too_large:
+            empty.outcome = Observation(step, WRONG, "bad_return", dict(
+                facts, detail=f"more than {limits.result_mb} MB of data",
+                expected=rubric.assignment.returns[role]))
+            return empty
+        killed_outside = child.signal == signal.SIGKILL and not child.killed_by_grader
+        # RLIMIT_CPU sends SIGXCPU, then SIGKILL a second later to a child that ignores it.
+        cpu_limit = child.signal == signal.SIGXCPU or (killed_outside and child.cpu_seconds >= limits.cpu_seconds)
+        if child.timed_out or cpu_limit:
+            limit = (f"{limits.wall_seconds:g} s" if child.timed_out else f"{limits.cpu_seconds} s of CPU time")
+            empty.outcome = Observation(step, WRONG, "timeout", dict(facts, limit=limit))
+            return empty
     try:
-        header, arrays = unpack(run.result, max_elements=limits.result_mb * 2**20 // 8)
+        if run.reply is None:
+            raise ProtocolError(run.problem)
+        header, arrays = run.reply
         if header.get("out_of_memory") is True:  # the harness's own last word (not an exit code,
             empty.outcome = Observation(step, WRONG, "memory", dict(  # which student code can fake)
                 facts, limit=f"{limits.memory_mb} MB"))
@@ -71,7 +82,7 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
         reply = validate(header)
         records = [call_record(c, arrays) for c in reply.calls]
         calls = [c for c in records if not c.stream_key]
-        asked = [p.id for p in rubric.probes]
+        asked = asked if asked is not None else [p.id for p in rubric.probes]
         if [c.probe for c in calls] != asked or any(c.role != role for c in records):
             raise ReplyError("the result does not answer the calls that were asked")
         for twin in (c for c in records if c.stream_key):  # the same probe, other streams
@@ -81,9 +92,16 @@ def decode_run(role: str, function: GradedFunction, run: ChildRun, rubric: Loade
             original.rekeyed = twin
     except (ProtocolError, ReplyError) as exc:
         # Only the child's reply is doubted here: a bug of the grader's own propagates.
-        how = (f"killed by signal {signal.Signals(run.signal).name}" if run.signal
-               else f"exited with code {run.exit_code}")
-        detail = ("the process ended without a result" if not run.result else f"its result was malformed ({exc})")
+        how = (f"killed by signal {signal.Signals(child.signal).name}" if child.signal
+               else f"exited with code {child.exit_code}")
+        if run.reply is None and child.signal == signal.SIGKILL and not child.killed_by_grader:
+            # Not the grader's time limits (the CPU time is under them): the code killed itself,
+            # or the system's out-of-memory killer took the process using the most memory.
+            how += (f" after {child.cpu_seconds:.1f} s of CPU, not by the grader: most often the "
+                    "machine ran out of memory")
+        problem = str(exc)
+        detail = ("the process ended without a result" if run.reply is None and not problem
+                  else f"its result was malformed ({problem})")
         empty.outcome = Observation(step, WRONG, "error", dict(
             facts, error=f"gave no result: {detail} ({how}); does the code exit, crash or write to "
                          "file descriptors it does not own?"))

@@ -15,6 +15,7 @@ A plain rubric file is a course of one part.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -24,11 +25,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropout_grader.assignment import qualified
+from dropout_grader.errors import GradebookError, GradingError
 from dropout_grader.notebook import NotebookError, read_notebook_bytes
 from dropout_grader.own_modules import read_own_modules
 from dropout_grader.reuse import Reuse, file_sha256
 from dropout_grader.results import GRADED, GRADING_ERROR, RunResult, Submission, SubmissionResult
 from dropout_grader.rubric import LoadedRubric, RubricError, load_rubric
+from dropout_grader.sandbox.runner import Sandbox
 
 
 class CourseSpec(BaseModel):
@@ -112,38 +115,82 @@ class CourseGrader:
 
     def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False,
                  error_log: Path | None = None):
-        from dropout_grader.pipeline import Grader
+        from dropout_grader.pipeline import Grader, sandbox_limits
 
         self.course = course
         self.parts = []
         self._pools: list[ThreadPoolExecutor] = []
         self.gradebook = gradebook
+        self.sandbox = None
         try:
+            if _one_sandbox_fits(course.parts):
+                # One zygote for every part, so one child per notebook runs them all.
+                self.sandbox = Sandbox(sandbox_limits(course.parts[0]), isolation=isolation,
+                                       standins=str(course.parts[0].assignment.standins))
             for rubric in course.parts:
-                self.parts.append(Grader(rubric, isolation=isolation, error_log=error_log))
+                self.parts.append(Grader(rubric, sandbox=self.sandbox, isolation=isolation, error_log=error_log))
         except BaseException:
             self.close()
             raise
-        self.protections = self.parts[0].protections
         self.max_score = sum(p.max_score for p in self.parts)
         self.build = _combined_version([part.build for part in self.parts])
         self.reuse = Reuse(gradebook, course.sha256, self.build, regrade)
 
+    @property
+    def protections(self) -> list[dict]:
+        return self.parts[0].protections
+
     def grade(self, submission: Submission) -> SubmissionResult:
         """The merged result, or the gradebook's for the very same notebook (and helper modules)."""
-        file_sha = None
-        if self.gradebook is not None and not submission.problem:
+        file_sha = read = None
+        if not submission.problem:
             try:
-                file_sha = file_sha256(read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path))
+                read = read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path)
             except NotebookError:
-                file_sha = None  # each part says why it cannot read it
+                read = None  # each part says why it cannot read it
+        if self.gradebook is not None and read is not None:
+            file_sha = file_sha256(*read)
             known = self.reuse.known(submission.student, file_sha256=file_sha)
             if known is not None:
                 return known
-        merged = merge_results(submission, [part.grade(submission) for part in self.parts], self.course.parts)
+        for part in self.parts:
+            part.protections  # noqa: B018 - a sandbox that does not start fails the run, not this notebook
+        merged = merge_results(submission, self._grade_parts(submission, read), self.course.parts)
         if not any(part.stopping for part in self.parts):  # an interrupted run stores nothing
             self.reuse.remember(merged, file_sha)
         return merged
+
+    def _grade_parts(self, submission: Submission, read: tuple[bytes, dict[str, str]] | None
+                     ) -> list[SubmissionResult]:
+        """Every part's result: the notebook read once (`read`: its bytes and the student's
+        modules, when readable), and the parts sharing a sandbox run in one child (each part's
+        Grader.grade otherwise)."""
+        from dropout_grader.pipeline import Plan, grading_error
+
+        if self.sandbox is None:
+            return [part.grade(submission) for part in self.parts]
+        first = self.parts[0]
+        started = time.monotonic()
+        try:
+            notebook = first.load(submission, started, read)
+            if isinstance(notebook, SubmissionResult):
+                # Unreadable for one part is unreadable for all (the parts keep no gradebook).
+                return [replace(notebook, max_score=part.max_score) for part in self.parts]
+            plans = [part.plan(submission, notebook, started) for part in self.parts]
+            runnable = [p for p in plans if isinstance(p, Plan)]
+            if runnable:
+                first.run_plans(runnable)
+            return [p if isinstance(p, SubmissionResult) else p.grader.remember(p.grader.result(p), None)
+                    for p in plans]
+        except GradebookError:
+            raise
+        except GradingError as error:
+            return [first.errors.record(grading_error(submission, error, part.max_score, started))
+                    for part in self.parts]
+        # As Grader.grade: a bug of ours meets a submission here, and becomes a grading error.
+        except Exception as error:  # noqa: BLE001
+            return [first.errors.record(grading_error(submission, error, part.max_score, started))
+                    for part in self.parts]
 
     def grade_all(self, submissions: Iterable[Submission], jobs: int | None = None) -> Iterator[SubmissionResult]:
         """As Grader.grade_all (which needs only grade_as_completed): results in order."""
@@ -161,6 +208,8 @@ class CourseGrader:
     def _stop_parts(self) -> None:
         for part in self.parts:
             part.stop()
+        if self.sandbox is not None:
+            self.sandbox.close()  # the parts do not own it
 
     def run_result(self, results: list[SubmissionResult]) -> RunResult:
         runs = [part.run_result([]) for part in self.parts]
@@ -177,12 +226,21 @@ class CourseGrader:
             pool.shutdown(wait=True, cancel_futures=True)
         for part in self.parts:
             part.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _one_sandbox_fits(parts: tuple[LoadedRubric, ...]) -> bool:
+    """Parts with the same limits and stand-ins can share one sandbox (and one child)."""
+    from dropout_grader.pipeline import sandbox_limits
+
+    return len({(repr(sandbox_limits(p)), str(p.assignment.standins)) for p in parts}) == 1 and len(parts) > 1
 
 
 def _combined_version(builds: list[str]) -> str:

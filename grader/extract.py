@@ -85,11 +85,18 @@ class _Statement:
     needs: frozenset[str] = frozenset()
 
 
-def extract(cells: list[Cell], graded: dict[str, str],
-            transform: Callable[[str], str] | None = None) -> Extraction:
-    """`graded` maps a role ("forward") to the function name the rubric grades. `transform`
-    translates IPython syntax to Python (the grader passes its time- and memory-bounded
-    `ipython_worker.BoundedTransformer`; by default IPython runs in this process)."""
+@dataclass(frozen=True)
+class ParsedCells:
+    """Every code cell parsed once (whatever functions are graded): the top-level statements
+    in cell order, the cells that do not parse, and each parsed cell's Python source."""
+    statements: list[_Statement]
+    syntax_errors: list[tuple[Cell, CellSyntaxError]]
+    sources: dict[int, str]
+
+
+def parse_cells(cells: list[Cell], transform: Callable[[str], str] | None = None) -> ParsedCells:
+    """`transform` translates IPython syntax to Python (the grader passes its time- and
+    memory-bounded `ipython_worker.BoundedTransformer`; by default IPython runs in this process)."""
     transform = transform or ipython_to_python
     statements: list[_Statement] = []
     cell_syntax_errors: list[tuple[Cell, CellSyntaxError]] = []
@@ -113,6 +120,16 @@ def extract(cells: list[Cell], graded: dict[str, str],
             statement = _statement(cell.index, node, lines)
             if statement is not None:
                 statements.append(statement)
+    return ParsedCells(statements, cell_syntax_errors, parsed_sources)
+
+
+def extract(cells: list[Cell], graded: dict[str, str],
+            transform: Callable[[str], str] | None = None, parsed: ParsedCells | None = None) -> Extraction:
+    """`graded` maps a role ("forward") to the function name the rubric grades. `parsed`: the
+    cells already parsed (several rubrics grade one notebook); else they are, with `transform`
+    (see parse_cells)."""
+    parsed = parsed or parse_cells(cells, transform)
+    statements, cell_syntax_errors, parsed_sources = parsed.statements, parsed.syntax_errors, parsed.sources
 
     # The binding a "Run All" would leave for each name: the last one in cell order.
     last_binding: dict[str, _Statement] = {}

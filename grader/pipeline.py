@@ -3,9 +3,9 @@
     with Grader(load_rubric()) as grader:
         result = grader.grade(Submission("ada", "submissions/ada.ipynb"))
 
-Per submission: read the notebook, extract the graded functions, run each function in its
-own sandboxed child on every probe, assess in this process, score. One child per function,
-so that a crash or timeout in one is told apart from the other.
+Per submission: read the notebook, extract the graded functions, run them in one sandboxed
+child on every probe (grader/plan.py: a function that crashes its child is still told apart
+from the others, and lines are traced only for wrong steps), assess in this process, score.
 
 Three outcomes (DESIGN.md §2): a graded result (findings), an ungradable one, or a grading
 error when the grader or its sandbox failed, or the run was interrupted. Grading errors are
@@ -33,19 +33,36 @@ from dropout_grader.build import build_id
 from dropout_grader.assess import (NOT_ASSESSED, RoleRun, decode_run, locate, merge_observations,
                            to_finding)
 from dropout_grader.errors import GradebookError, GradingError, GradingInterrupted
-from dropout_grader.extract import Extraction, extract
+from dropout_grader.extract import Extraction, ParsedCells, extract, parse_cells
 from dropout_grader.ipython_worker import BoundedTransformer
-from dropout_grader.notebook import NotebookError, parse_code_cells, read_notebook_bytes
-from dropout_grader.observations import NOTE, WRONG, Observation
+from dropout_grader.notebook import Cell, NotebookError, parse_code_cells, read_notebook_bytes
+from dropout_grader.observations import NOTE, OK, WRONG, Observation
 from dropout_grader.own_modules import read_own_modules
 from dropout_grader.results import (GRADED, GRADING_ERROR, UNGRADABLE, Finding, RunResult, StepInfo, Submission,
                                     SubmissionResult)
 from dropout_grader.reuse import Reuse, file_sha256
 from dropout_grader.rubric import LoadedRubric
-from dropout_grader.sandbox.protocol import ProtocolError, archive, encode_value, pack, unpack
+from dropout_grader.plan import Plan, run_plans
+from dropout_grader.sandbox.batch import Section, SectionRun, probe_protections, run_sections
+from dropout_grader.sandbox.protocol import ProtocolError, archive, encode_value
 from dropout_grader.sandbox.runner import Sandbox, SandboxError, SandboxLimits
 
 GRADER_NAME = "dropout-grader"
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A notebook read and parsed, shared by every rubric it is graded on."""
+    cells: list[Cell]
+    modules: dict[str, str]  # the student's own helper modules beside it
+    file_sha: str | None  # what the gradebook keys the very same file on (None: no gradebook)
+    parsed: ParsedCells  # its code cells parsed, once for every rubric
+
+
+def sandbox_limits(rubric: LoadedRubric) -> SandboxLimits:
+    limits = rubric.spec.limits
+    return SandboxLimits(cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
+                         memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb)
 
 
 @dataclass(frozen=True)
@@ -79,22 +96,26 @@ class Grader:
         self._pools: list[ThreadPoolExecutor] = []
         self.transformer = BoundedTransformer()
         limits = rubric.spec.limits
-        self.sandbox = sandbox or Sandbox(SandboxLimits(
-            cpu_seconds=limits.cpu_seconds, wall_seconds=limits.wall_seconds,
-            memory_mb=limits.memory_mb, output_kb=limits.output_kb, result_mb=limits.result_mb),
-            isolation=isolation, standins=str(rubric.assignment.standins))
+        self.owns_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox(sandbox_limits(rubric), isolation=isolation,
+                                          standins=str(rubric.assignment.standins))
         self.probes = [self._prepare(p) for p in rubric.probes]
         # Every job of a role sends the same probe inputs: archive them once for the run.
         self._inputs = {role: archive({k: v for p in self.probes for k, v in p.arrays[role].items()})
                         for role in rubric.roles}
         self.max_score = sum(step.points for step in rubric.steps.values())
         self.graded_names = {role: spec.name for role, spec in rubric.spec.functions.items()}
-        self.protections = self._probe_protections()
+        # Learnt on a thread of its own: the zygote boots (numpy, the confinement made once)
+        # while the caller goes on reading notebooks; the first grading waits for it.
+        self._protections = InBackground(self._probe_protections, name="sandbox-check")
+
+    @property
+    def protections(self) -> list[dict]:
+        """What confines a child here (raises SandboxError when the sandbox does not start)."""
+        return self._protections.result()
 
     def _probe_protections(self) -> list[dict]:
         """What confines a child on this machine, learnt from one empty job."""
-        header = {"limits": self._limits(), "standins": str(self.rubric.assignment.standins),
-                  "fragments": [], "calls": []}
         protections = [{"name": "rlimits", "active": True, "detail": "CPU, memory, file size, files, processes"}]
         if self.sandbox.isolation == "bwrap":
             protections.append({"name": "bubblewrap", "active": True, "detail": "namespaces, read-only view, no network"})
@@ -102,11 +123,9 @@ class Grader:
             protections.append({"name": "bubblewrap", "active": False,
                                 "detail": "not installed or no user namespaces here"})
         try:
-            reply, _ = unpack(self.sandbox.run(pack(header, {})).result)
-            protections += [p for p in reply.get("protections", []) if isinstance(p, dict)]
+            return protections + probe_protections(self.sandbox, self.common_header({}))
         except (SandboxError, ProtocolError) as error:
             raise SandboxError(f"the sandbox does not start: {error}") from None
-        return protections
 
     def _prepare(self, probe) -> PreparedProbe:
         assignment = self.rubric.assignment
@@ -132,11 +151,13 @@ class Grader:
         are killed, and what they were grading becomes a grading error. The flag is set before
         any child is killed, so a child killed by the grader is never read as the student's."""
         self._stopping.set()
-        self.sandbox.close()
+        if self.owns_sandbox:
+            self.sandbox.close()
 
     def close(self) -> None:
         self._stopping.set()
-        self.sandbox.close()
+        if self.owns_sandbox:
+            self.sandbox.close()
         for pool in self._pools:  # every grading thread has ended: nothing writes after close
             pool.shutdown(wait=True, cancel_futures=True)
         self.transformer.close()
@@ -153,6 +174,7 @@ class Grader:
         for one notebook's sake: a failure of the grader itself becomes that notebook's grading
         error (not a finding, not stored), and the rest of the class is graded. A gradebook that
         cannot be written stops the run (GradebookError)."""
+        self._protections.result()  # a sandbox that does not start fails the run, not this notebook
         started = time.monotonic()
         try:
             return self._grade(submission, started)
@@ -166,14 +188,29 @@ class Grader:
             return self.errors.record(grading_error(submission, error, self.max_score, started))
 
     def _grade(self, submission: Submission, started: float) -> SubmissionResult:
+        loaded = self.load(submission, started)
+        if isinstance(loaded, SubmissionResult):
+            return loaded
+        plan = self.plan(submission, loaded, started)
+        if isinstance(plan, SubmissionResult):
+            return plan
+        self.run_plans([plan])
+        return self.remember(self.result(plan), plan.file_sha)
+
+    def load(self, submission: Submission, started: float, read: tuple[bytes, dict[str, str]] | None = None
+             ) -> Notebook | SubmissionResult:
+        """The notebook's code cells and the student's own modules, or a result without running
+        anything: reused (the very same file), or ungradable (recorded). `read`: the notebook's
+        bytes and modules when the caller has read them already."""
         self._check_running()
         if submission.problem:
             return self._ungradable(submission, "unreadable", submission.problem, started)
-        try:
-            data = read_notebook_bytes(Path(submission.path))
-        except NotebookError as error:  # not a file we may read: nothing to key a reuse on
-            return self._ungradable(submission, error.diagnosis, error.message, started)
-        modules = read_own_modules(submission.path)  # the student's own .py files beside it
+        if read is None:
+            try:
+                read = read_notebook_bytes(Path(submission.path)), read_own_modules(submission.path)
+            except NotebookError as error:  # not a file we may read: nothing to key a reuse on
+                return self._ungradable(submission, error.diagnosis, error.message, started)
+        data, modules = read  # modules: the student's own .py files beside it
         file_sha = file_sha256(data, modules) if self.gradebook is not None else None
         known = self.reuse.known(submission.student, file_sha256=file_sha)  # the very same file: not parsed
         if known is not None:
@@ -181,23 +218,64 @@ class Grader:
         try:
             cells = parse_code_cells(data, submission.path)
         except NotebookError as error:
-            return self._remember(replace(self._ungradable(submission, error.diagnosis, error.message, started),
+            return self.remember(replace(self._ungradable(submission, error.diagnosis, error.message, started),
                                           code_sha256=file_sha or ""), file_sha)
-        del data
-        extraction = extract(cells, self.graded_names, self.transformer)
-        code_sha = code_sha256(extraction, self.graded_names, modules)
+        return Notebook(cells, modules, file_sha, parse_cells(cells, self.transformer))
+
+    def plan(self, submission: Submission, notebook: Notebook, started: float) -> Plan | SubmissionResult:
+        """What to run of this notebook, or its result when nothing needs to run: reused (the
+        same graded code), or ungradable (none of the graded functions is there)."""
+        extraction = extract(notebook.cells, self.graded_names, parsed=notebook.parsed)
+        code_sha = code_sha256(extraction, self.graded_names, notebook.modules)
         known = self.reuse.known(submission.student, code_sha256=code_sha)
         if known is not None:
             return known
-        result = self._grade_extracted(submission, cells, extraction, started, modules)
-        return self._remember(replace(result, code_sha256=code_sha), file_sha)
+        if not extraction.functions and not extraction.syntax_errors:
+            names = " or ".join(self.graded_names.values())
+            result = self._ungradable(submission, "no_code", f"no definition of {names} was found in "
+                                      f"the notebook's {len(notebook.cells)} code cells", started)
+            return self.remember(replace(result, code_sha256=code_sha), notebook.file_sha)
+        roles = [role for role in self.rubric.roles if role in extraction.functions]
+        return Plan(self, submission, started, notebook.cells, extraction, notebook.modules, code_sha,
+                    notebook.file_sha, roles)
+
+    def run_plans(self, plans: list[Plan]) -> None:
+        """Run plans of one notebook (this rubric's, and other rubrics' sharing this sandbox)."""
+        self._check_running()
+        try:
+            run_plans(self.sandbox, plans, self._stopping.is_set)
+        except SandboxError as error:  # the sandbox failed, not the student's code
+            self._check_running()  # (it failed because the run is being stopped)
+            raise GradingError(f"the grader's sandbox failed ({error})") from None
+        self._check_running()  # a child killed by stop() must not be read as the student's crash
+
+    def result(self, plan: Plan) -> SubmissionResult:
+        """The plan's findings (its functions have run) as the student's result."""
+        findings: list[Finding] = []
+        output: list[str] = []
+        for role in self.rubric.roles:
+            if role in plan.findings:
+                findings += plan.findings[role]
+                if plan.runs[role].output:
+                    output.append(plan.runs[role].output)
+            else:
+                findings += self._missing_function(role, plan.extraction)
+        lines = {cell.index: cell.source.splitlines() for cell in plan.cells}
+        findings = [_with_code(f, lines) for f in findings]
+        shown = {f.cell for f in findings if f.cell is not None and f.verdict != "ok"}
+        score = sum(f.points for f in findings)
+        return SubmissionResult(student=plan.submission.student, path=plan.submission.path, status=GRADED,
+                                score=round(score, 4), max_score=self.max_score, findings=findings,
+                                output="".join(output), seconds=round(time.monotonic() - plan.started, 3),
+                                sources={c.index: c.source for c in plan.cells if c.index in shown},
+                                code_sha256=plan.code_sha)
 
     def _check_running(self) -> None:
         if self._stopping.is_set():
             raise GradingInterrupted("the run was interrupted before this notebook was graded; "
                                      "run the same command again")
 
-    def _remember(self, result: SubmissionResult, file_sha: str | None) -> SubmissionResult:
+    def remember(self, result: SubmissionResult, file_sha: str | None) -> SubmissionResult:
         """Record the result in the gradebook the moment it is known, unless the run is being
         stopped (whatever was computed while stopping may rest on a child the grader killed)."""
         self._check_running()
@@ -205,80 +283,61 @@ class Grader:
         self.reuse.remember(result, file_sha)
         return result
 
-    def _grade_extracted(self, submission, cells, extraction: Extraction, started: float,
-                         modules: dict[str, str]) -> SubmissionResult:
-        if not extraction.functions and not extraction.syntax_errors:
-            names = " or ".join(self.graded_names.values())
-            return self._ungradable(submission, "no_code", f"no definition of {names} was found in "
-                                    f"the notebook's {len(cells)} code cells", started)
-        findings: list[Finding] = []
-        output: list[str] = []
-        for role in self.rubric.roles:
-            findings += self._grade_function(role, extraction, output, modules)
-        lines = {cell.index: cell.source.splitlines() for cell in cells}
-        findings = [_with_code(f, lines) for f in findings]
-        shown = {f.cell for f in findings if f.cell is not None and f.verdict != "ok"}
-        score = sum(f.points for f in findings)
-        return SubmissionResult(student=submission.student, path=submission.path, status=GRADED,
-                                score=round(score, 4), max_score=self.max_score, findings=findings,
-                                output="".join(output), seconds=round(time.monotonic() - started, 3),
-                                sources={c.index: c.source for c in cells if c.index in shown})
-
     def _ungradable(self, submission, diagnosis, message, started) -> SubmissionResult:
         return ungradable(submission, diagnosis, message, self.max_score, time.monotonic() - started)
 
-    def _grade_function(self, role: str, extraction: Extraction, output: list[str],
-                        modules: dict[str, str] | None = None) -> list[Finding]:
-        steps = self.rubric.function_steps(role)
-        function_step = f"{role}.function"
+    def _missing_function(self, role: str, extraction: Extraction) -> list[Finding]:
+        """A graded function that is not there, or whose cell does not parse."""
         name = self.rubric.spec.functions[role].name
-        function = extraction.functions.get(role)
-        if function is None:
-            problem = extraction.syntax_errors.get(role)
-            if problem is not None:
-                outcome = Observation(function_step, WRONG, "error", {
-                    "function": name,
-                    "error": f"cannot be read: its cell does not parse ({problem.message}, "
-                             f"cell {problem.cell + 1}, line {problem.line})"}, value=(problem.cell, problem.line))
-            else:
-                outcome = Observation(function_step, WRONG, "not_found", {"function": name})
-            return self._unassessed(role, outcome, steps, extraction, None)
-        self._check_running()
-        try:
-            run = self.run_function(role, extraction, modules)
-        except SandboxError as error:  # the sandbox failed, not the student's code
-            self._check_running()  # (it failed because the run is being stopped)
-            raise GradingError(f"the grader's sandbox failed running {name} ({error})") from None
-        self._check_running()  # a child killed by stop() must not be read as the student's crash
-        if run.output:
-            output.append(run.output)
-        if run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable):
-            return self._unassessed(role, run.outcome, steps, extraction, function)
-        return self._assess(run, steps, extraction)
+        problem = extraction.syntax_errors.get(role)
+        if problem is not None:
+            outcome = Observation(f"{role}.function", WRONG, "error", {
+                "function": name,
+                "error": f"cannot be read: its cell does not parse ({problem.message}, "
+                         f"cell {problem.cell + 1}, line {problem.line})"}, value=(problem.cell, problem.line))
+        else:
+            outcome = Observation(f"{role}.function", WRONG, "not_found", {"function": name})
+        return self._unassessed(role, outcome, extraction, None)
 
-    def run_function(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> RoleRun:
-        """Run one extracted function on every probe in a sandboxed child and check what came
-        back (raises SandboxError if the sandbox itself fails)."""
-        child = self.sandbox.run(self._job(role, extraction, modules))
-        return decode_run(role, extraction.functions[role], child, self.rubric, extraction)
+    # --- what a child is asked, and what its answer means -------------------------------------
+    def common_header(self, modules: dict[str, str]) -> dict:
+        """What every section of a job shares: the child's limits, the stand-ins, the student's
+        own modules."""
+        return {"limits": self._limits(), "standins": str(self.rubric.assignment.standins), "modules": modules}
 
-    def _job(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None) -> bytes:
+    def section(self, role: str, extraction: Extraction, trace: bool, probes: list[str] | None = None) -> Section:
+        """One graded function's part of a job: the statements it needs, a call per probe
+        (`probes`: only these, without the stream check; a traced run for lines)."""
         function = self.rubric.spec.functions[role]
         calls = [{"role": role, "probe": probe.id, "function": function.name, "seed": probe.seed,
-                  "args": probe.arguments[role]} for probe in self.probes]
-        if role in self.rubric.assignment.stream_check_roles:
+                  "args": probe.arguments[role]} for probe in self.probes if probes is None or probe.id in probes]
+        if role in self.rubric.assignment.stream_check_roles and probes is None:
             # The first probe once more with every random stream keyed differently: what the
             # student drew must change with it (the assignment compares the two runs).
             calls.append(dict(calls[0], stream_key=calls[0]["seed"] * 7919 + 1))
-        header = {
-            "limits": self._limits(),
-            "standins": str(self.rubric.assignment.standins),
-            "fragments": [{"source": f.source, "kind": f.kind} for f in extraction.fragments],
-            "calls": calls,
-            "trace": True,
-            "modules": modules or {},
-        }
-        return pack(header, self._inputs[role])
+        fragments = [{"source": f.source, "kind": f.kind} for f in extraction.fragments]
+        return Section({"fragments": fragments, "calls": calls, "trace": trace}, self._inputs[role])
+
+    def decode(self, role: str, run: SectionRun, extraction: Extraction, probes: list[str] | None = None) -> RoleRun:
+        return decode_run(role, extraction.functions[role], run, self.rubric, extraction, probes)
+
+    def function_step(self, role: str) -> str:
+        return qualified(self.rubric.assignment, f"{role}.function")
+
+    def assess_role(self, run: RoleRun, extraction: Extraction) -> list[Finding]:
+        """A function's findings from what its run gave back."""
+        if run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable):
+            return self._unassessed(run.role, run.outcome, extraction, run.function)
+        return self._assess(run, self.rubric.function_steps(run.role), extraction)
+
+    def run_function(self, role: str, extraction: Extraction, modules: dict[str, str] | None = None,
+                     trace: bool = True) -> RoleRun:
+        """Run one extracted function on every probe in a sandboxed child and check what came
+        back (raises SandboxError if the sandbox itself fails)."""
+        batch = run_sections(self.sandbox, self.common_header(modules or {}),
+                             [self.section(role, extraction, trace)],
+                             max_elements=self.rubric.spec.limits.result_mb * 2**20 // 8)
+        return self.decode(role, batch.sections[0], extraction)
 
     def _limits(self) -> dict:
         limits = self.rubric.spec.limits
@@ -293,6 +352,9 @@ class Grader:
             per_probe.append((call, observations))
         merged = merge_observations([s for s in steps if s != f"{run.role}.function"], per_probe)
         findings = [to_finding(run.outcome, self.rubric, locate(run.outcome, None, extraction, run.function), {})]
+        run.located = [p.id for p in self.probes
+                       if any(call is not None and call.probe == p.id and obs.verdict != OK
+                              for obs, call in merged.values())]
         for step in steps:
             if step == f"{run.role}.function":
                 continue
@@ -303,11 +365,11 @@ class Grader:
             findings.append(to_finding(obs, self.rubric, locate(obs, call, extraction, run.function), facts))
         return findings
 
-    def _unassessed(self, role, outcome: Observation, steps, extraction, function) -> list[Finding]:
+    def _unassessed(self, role, outcome: Observation, extraction, function) -> list[Finding]:
         """The function could not be graded: one wrong finding, and no points for its steps."""
         findings = [to_finding(outcome, self.rubric, locate(outcome, None, extraction, function), {})]
         name = self.rubric.spec.functions[role].name
-        for step in steps:
+        for step in self.rubric.function_steps(role):
             if step == f"{role}.function":
                 continue
             obs = Observation(step, NOTE, NOT_ASSESSED, {
@@ -378,6 +440,28 @@ def grading_error(submission: Submission, error: BaseException, max_score: float
                             max_score=max_score, seconds=round(seconds, 3), error=message, traceback=text,
                             findings=[Finding(step="notebook", verdict=NOTE, diagnosis="grading_error", points=0.0,
                                               max_points=0.0, message=message)])
+
+
+class InBackground:
+    """A value computed on a thread of its own; result() waits for it, or raises its error."""
+
+    def __init__(self, compute, name: str):
+        self._value = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True, name=name)
+        self._thread.start()
+
+    def _run(self, compute) -> None:
+        try:
+            self._value = compute()
+        except BaseException as error:  # noqa: BLE001 - not swallowed: result() raises it
+            self._error = error
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class ErrorLog:

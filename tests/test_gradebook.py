@@ -166,7 +166,8 @@ def test_a_bug_in_the_grader_is_a_grading_error_logged_and_never_stored(book, ru
 
 def test_a_dead_sandbox_interpreter_is_a_grading_error_not_the_students(book, rubric):
     with Grader(rubric, gradebook=book, isolation="process") as grader:
-        grader.sandbox._process.kill()  # the zygote dies under the grader
+        assert grader.protections  # the sandbox started (it is checked on a thread of its own) ...
+        grader.sandbox._process.kill()  # ... then the zygote dies under the grader
         grader.sandbox._process.wait()
         result = grader.grade(Submission("ada", str(SUBMISSIONS / "correct_reference.ipynb")))
     assert result.status == "grading_error" and "sandbox" in result.error

@@ -4,17 +4,21 @@ only plain data comes back."""
 from __future__ import annotations
 
 import io
+import json
+import struct
 import os
 import time
 
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as npst
 
 from dropout_grader.pipeline import Grader
 from dropout_grader.results import Submission
 from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
-from dropout_grader.sandbox.protocol import ProtocolError, pack, unpack
+from dropout_grader.sandbox.protocol import ProtocolError, pack, split, unpack
 from dropout_grader.sandbox.runner import child_environment
 from conftest import load_script
 
@@ -141,27 +145,78 @@ def test_protocol_round_trip():
     assert arrays["x"].shape == (2, 3) and arrays["m"].dtype == bool
 
 
-def test_protocol_refuses_pickled_objects():
-    buffer = io.BytesIO()
-    np.savez(buffer, evil=np.array([object(), {"a": 1}], dtype=object))
-    blob = pack({}, {})[:-len(_empty_npz())] + buffer.getvalue()
+def _message(header: bytes, index: list, data: bytes = b"") -> bytes:
+    encoded = json.dumps(index).encode()
+    return struct.pack("<4sQQ", b"GRD2", len(header), len(encoded)) + header + encoded + data
+
+
+@pytest.mark.parametrize("dtype", ["|O", "<U3", "|S8", "<c16", "<M8[s]", "|V8", "object", "<f16", ">f8x"])
+def test_protocol_refuses_every_non_numeric_dtype(dtype):
+    with pytest.raises(ProtocolError, match="not numeric"):
+        unpack(_message(b"{}", [["evil", dtype, [1]]], b"\0" * 64))
+
+
+@pytest.mark.parametrize("index", [[["x", "<f8", [4]]], [["x", "<f8", [-1]]], [["x", "<f8", [2**40, 2**40]]],
+                                   [["x", "<f8", [0] + [2**31] * 31]], [["x", "<f8", [1.5]]], [["x", "<f8"]],
+                                   [["x", "<f8", [1]], ["x", "<f8", [1]]], {"x": 1}, [[1, "<f8", [1]]]])
+def test_protocol_refuses_lying_indexes(index):
+    """Sizes past the bytes there, negative or overflowing shapes, names twice: refused."""
     with pytest.raises(ProtocolError):
-        unpack(blob)
+        unpack(_message(b"{}", index, b"\0" * 16), max_elements=10**6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(npst.arrays(st.sampled_from(["<f8", ">f8", "<f4", "<f2", "|b1", "<i8", "|u1", ">i4"]),
+                   npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)),
+       st.booleans())
+def test_protocol_round_trips_any_numeric_array(array, transposed):
+    """Every numeric dtype and byte order, 0-d and empty shapes, non-contiguous layouts."""
+    array = array.T if transposed else array
+    _, arrays = unpack(pack({}, {"a": array, "b": np.float64(2.5)}))
+    assert isinstance(arrays["a"], np.ndarray) and arrays["a"].flags.writeable
+    assert arrays["a"].shape == array.shape and arrays["a"].dtype == array.dtype
+    assert np.array_equal(arrays["a"], array, equal_nan=array.dtype.kind == "f")
+    assert arrays["b"].shape == () and arrays["b"] == 2.5
+
+
+def test_protocol_bools_are_zero_or_one_whatever_byte_came():
+    _, arrays = unpack(_message(b"{}", [["m", "|b1", [3]]], b"\x00\x02\xff" + b"\0" * 5))
+    assert arrays["m"].tolist() == [False, True, True] and arrays["m"].view(np.uint8).max() == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 200))
+def test_protocol_garbage_or_mutated_messages_raise_only_protocol_errors(noise, where):
+    """Any bytes, and any valid message with bytes overwritten: a parse, or ProtocolError."""
+    valid = bytearray(pack({"a": [1]}, {"x": np.arange(6.0), "m": np.array([True, False])}))
+    valid[where % len(valid):where % len(valid) + len(noise)] = noise
+    for blob in (bytes(noise), bytes(valid)):
+        try:
+            header, arrays = unpack(blob)
+        except ProtocolError:
+            continue
+        assert isinstance(header, dict)
+        assert all(a.dtype.kind in "biuf" for a in arrays.values())
+        messages, _ = split(blob)
+        assert all(isinstance(h, dict) for h, _ in messages)
+
+
+def test_protocol_split_reads_messages_up_to_the_first_bad_one():
+    one, two = pack({"section": 0}, {"x": np.ones(3)}), pack({"section": 1}, {})
+    messages, problem = split(one + two + b"GRD2 and then garbage")
+    assert [h for h, _ in messages] == [{"section": 0}, {"section": 1}] and problem
+    clean, problem = split(one + two)
+    assert problem == "" and [h for h, _ in clean] == [{"section": 0}, {"section": 1}]
+    assert clean[0][1]["x"].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_protocol_refuses_oversize_and_garbage():
     with pytest.raises(ProtocolError, match="more than"):
         unpack(pack({}, {"x": np.zeros(1000)}), max_elements=100)
     with pytest.raises(ProtocolError):
-        unpack(b"GRD1" + b"\xff" * 20)
+        unpack(b"GRD2" + b"\xff" * 20)
     with pytest.raises(ProtocolError):
         unpack(b"pickle\x80\x04")
-
-
-def _empty_npz() -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer)
-    return buffer.getvalue()
 
 
 def test_a_result_answering_other_calls_is_refused(strict):
@@ -169,11 +224,18 @@ def test_a_result_answering_other_calls_is_refused(strict):
     forged = forward_with(
         "import io, json, struct\nhead = json.dumps({'calls': [{'role': 'forward', 'probe': 'nope', "
         "'status': 'returned', 'return': {'type': 'None'}}]}).encode()\n"
-        "blob = io.BytesIO()\nnp.savez(blob)\n"
-        "for fd in range(3, 40):\n    try:\n        os.write(fd, struct.pack('<4sQ', b'GRD1', len(head)) + head + blob.getvalue())\n"
+        "for fd in range(3, 40):\n    try:\n        os.write(fd, struct.pack('<4sQQ', b'GRD2', len(head), 2) + head + b'[]')\n"
         "    except OSError:\n        pass\nos._exit(0)")
     outcome = forward_outcome(strict(forged.replace("def forward", "import os\ndef forward", 1)))
     assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
+
+
+def test_a_sigkill_not_from_the_grader_is_an_error_that_says_so_not_a_timeout(strict):
+    """A SIGKILL under the CPU limit is not the limit's: the code killed itself, or the system's
+    out-of-memory killer took it. Either way no time limit was hit."""
+    outcome = forward_outcome(strict(forward_with("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")))
+    assert (outcome.verdict, outcome.diagnosis) == ("wrong", "error")
+    assert "SIGKILL" in outcome.message and "not by the grader" in outcome.message
 
 
 def test_exit_at_import_is_an_error_for_that_notebook_only(strict):
@@ -185,7 +247,6 @@ def test_exit_at_import_is_an_error_for_that_notebook_only(strict):
 
 
 # --- the child's view, its privileges and its folder ------------------------------------------
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from dropout_grader.sandbox import tree  # noqa: E402
 from dropout_grader.sandbox.view import child_view  # noqa: E402

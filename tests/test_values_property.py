@@ -25,7 +25,7 @@ from dropout_grader.reference.dropout import CACHE_KEYS, GRADIENT_KEYS, backward
 from dropout_grader.reply import call_record, validate
 from dropout_grader.reference.dropout import DropoutProbe as Probe
 from dropout_grader.rubric import load_rubric
-from dropout_grader.sandbox.protocol import pack, unpack
+from dropout_grader.sandbox.protocol import pack, split, unpack
 from dropout_grader.sandbox.runner import ChildRun
 from dropout_grader.sandbox.values import describe
 
@@ -128,8 +128,14 @@ class ScriptedSandbox:
         self.script = None
 
     def run(self, job: bytes) -> ChildRun:
-        (length,) = struct.unpack_from("<Q", job, 4)  # the job's JSON header; its inputs are known
-        header = json.loads(job[12:12 + length])
+        messages, _ = split(job)  # the common header, then one per section; the inputs are known
+        replies = [pack({"protections": []}, {})]
+        for section, (header, _) in enumerate(messages[1:]):
+            calls, out = self.section(header)
+            replies.append(pack({"section": section, "calls": calls}, out))
+        return ChildRun(result=b"".join(replies), exit_code=0)
+
+    def section(self, header: dict) -> tuple[list, dict]:
         calls, out = [], {}
         for number, call in enumerate(header.get("calls", [])):
             value = self.script(call)
@@ -140,7 +146,7 @@ class ScriptedSandbox:
                 out[f"c{number}.draw0"] = np.asarray(value["__draw__"], dtype=np.float64)
                 record["draws"] = [{"function": "rand", "arguments": "", "values": f"c{number}.draw0"}]
             calls.append(record)
-        return ChildRun(result=pack({"calls": calls, "protections": []}, out), exit_code=0)
+        return calls, out
 
     def close(self):
         pass
@@ -245,7 +251,7 @@ def check_findings(grader, findings, role):
 def test_any_forward_return_yields_findings(scripted, make):
     grader, sandbox, extraction = scripted
     sandbox.script = lambda call: make(probe_inputs(grader, call["probe"]))
-    findings = grader._grade_function("forward", extraction, [])
+    findings = grader.assess_role(grader.run_function("forward", extraction), extraction)
     check_findings(grader, findings, "forward")
 
 
@@ -260,7 +266,7 @@ def test_the_reference_values_score_full_marks_on_every_container(scripted):
             A3, cache = forward(inputs.X, inputs.parameters, inputs.keep_prob, *masks)
             return A3, kind([e.tolist() if i in (1, 6) else e for i, e in enumerate(cache)])  # list masks
         sandbox.script = script
-        findings = grader._grade_function("forward", extraction, [])
+        findings = grader.assess_role(grader.run_function("forward", extraction), extraction)
         assert {f.step: f.diagnosis for f in findings if f.verdict == "wrong"} == {}
 
 
@@ -302,7 +308,7 @@ def gradient_dicts(draw):
 def test_any_gradient_dict_yields_findings(scripted, make):
     grader, sandbox, extraction = scripted
     sandbox.script = lambda call: make(probe_inputs(grader, call["probe"]))
-    findings = grader._grade_function("backward", extraction, [])
+    findings = grader.assess_role(grader.run_function("backward", extraction), extraction)
     check_findings(grader, findings, "backward")
 
 
@@ -319,6 +325,6 @@ def test_forged_draw_records_do_not_make_a_fixed_mask_dropout(scripted):
         return A3, cache
 
     sandbox.script = script
-    findings = {f.step: f for f in grader._grade_function("forward", extraction, [])}
+    findings = {f.step: f for f in grader.assess_role(grader.run_function("forward", extraction), extraction)}
     assert findings["forward.layer1.mask"].diagnosis == "not_random"
     assert findings["forward.layer2.mask"].diagnosis == "not_random"

@@ -16,12 +16,13 @@ import random
 import resource
 import sys
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dropout_grader.sandbox.confine import Prepared, confine
-from dropout_grader.sandbox.protocol import decode_value, pack, unpack
+from dropout_grader.sandbox.protocol import decode_value, pack, split
 from dropout_grader.sandbox.recorder import LineTracer, NumpyCompat, RandomRecorder, assigned_names
 from dropout_grader.sandbox import own_modules
 from dropout_grader.sandbox.values import describe
@@ -29,8 +30,10 @@ from dropout_grader.sandbox.values import describe
 # A courtesy, not a boundary (student code can undo it): the answer key is unreadable because
 # the child's file view does not include it (view.py, confine.py).
 BLOCKED_PACKAGES = ("reference", "rubrics", "grader", "dropout_grader.reference", "dropout_grader.rubrics")
-# Made in the zygote: when memory runs out, there may be none left to build a message.
-OUT_OF_MEMORY = pack({"out_of_memory": True}, {})
+# Made in the zygote: when memory runs out, there may be none left to build a message. Only the
+# first section of a job can be charged with it (later ones are retried: retry_in_new_child).
+OUT_OF_MEMORY = pack({"section": 0, "out_of_memory": True}, {})
+RETRY_IN_NEW_CHILD = 6  # exit code: run the unanswered sections again in a new child
 
 
 def set_limits(limits: dict[str, Any]) -> None:
@@ -90,14 +93,20 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
     return {"type": str(type(exc).__name__)[:200], "message": message, "fragment": fragment, "line": line}
 
 
-def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def load_fragments(fragments: list[dict[str, Any]], compiled: dict | None = None
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the kept notebook statements in one namespace, as Run All would, in cell order.
-    A statement that fails is recorded and skipped: it matters only if graded code needs it."""
+    A statement that fails is recorded and skipped: it matters only if graded code needs it.
+    `compiled` keeps code objects for the next section (most share their statements)."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     failures = []
+    compiled = {} if compiled is None else compiled
     for index, fragment in enumerate(fragments):
         try:
-            code = compile(fragment["source"], f"<fragment {index}>", "exec")
+            key = (fragment["source"], index)
+            code = compiled.get(key)
+            if code is None:
+                code = compiled[key] = compile(fragment["source"], f"<fragment {index}>", "exec")
             exec(code, namespace)
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
             failures.append({"fragment": index, **describe_error(exc)})
@@ -105,16 +114,21 @@ def load_fragments(fragments: list[dict[str, Any]]) -> tuple[dict[str, Any], lis
 
 
 class Restorer:
-    """Undo what student code did to builtins and numpy's namespace after each call, so that
-    the harness (and the next call) run on the real ones."""
+    """Undo what student code did to builtins, numpy's namespaces, `random` and the stand-in
+    helper modules after each call, so that the harness, the next call and the next section
+    (another graded function, run in the same child) run on the real ones."""
 
-    def __init__(self):
-        self.builtins = dict(builtins.__dict__)
-        self.numpy = dict(np.__dict__)
+    def __init__(self, standins: str = ""):
+        modules = [builtins, np, np.random, random]
+        if standins:
+            folder = os.path.join(standins, "")
+            modules += [m for m in list(sys.modules.values())
+                        if isinstance(getattr(m, "__file__", None), str) and m.__file__.startswith(folder)]
+        self.saved = [(module.__dict__, dict(module.__dict__)) for module in modules]
 
     def restore(self) -> None:
-        for saved, module_dict in ((self.builtins, builtins.__dict__), (self.numpy, np.__dict__)):
-            for name in [n for n in module_dict if n not in saved]:
+        for module_dict, saved in self.saved:
+            for name in module_dict.keys() - saved.keys():
                 del module_dict[name]
             module_dict.update(saved)
 
@@ -142,28 +156,75 @@ def make_workdir() -> str:
     return path
 
 
-def run(job_blob: bytes, prepared: Prepared) -> bytes:
-    header, arrays = unpack(job_blob)
-    set_limits(header["limits"])
-    workdir = make_workdir()
-    confine_imports(header["standins"])
-    protections = confine(prepared, workdir)
+@dataclass
+class Warm:
+    """What every child needs before student code runs and inherits from the zygote, made
+    there once: numpy's removed aliases served, random draws recorded, and the snapshot of
+    the modules the restorer puts back after each call."""
+    compat: NumpyCompat
+    recorder: RandomRecorder
+    restorer: Restorer
+
+
+def warm_up(standins: str) -> Warm:
+    """In the zygote, after the stand-ins are imported (their modules are in the snapshot)."""
     compat = NumpyCompat()
     compat.install()
     recorder = RandomRecorder()
     recorder.install()
-    restorer = Restorer()
-    own_modules.install(header.get("modules") or {})
-    namespace, failures = load_fragments(header["fragments"])
-    restorer.restore()
-    assigned = ({i: assigned_names(f["source"]) for i, f in enumerate(header["fragments"])}
-                if header.get("trace", True) else None)
-    sources = {i: f["source"].splitlines() for i, f in enumerate(header["fragments"])}
+    return Warm(compat, recorder, Restorer(standins))
 
-    out_arrays: dict[str, np.ndarray] = {}
+
+def run(job_blob: bytes, prepared: Prepared, warm: Warm, result_fd: int) -> None:
+    """The job is a stream of messages (see grader/sandbox/batch.py): the common header, then
+    one per section (a graded function of one assignment: the statements to load, the calls to
+    make, its input arrays). Each section runs in a fresh namespace and its reply is written
+    the moment it is known, so a crash in a later section leaves the earlier replies intact;
+    the grader runs the sections left over in a new child."""
+    messages, problem = split(job_blob)
+    if problem or not messages:
+        raise ValueError(f"malformed job: {problem}")
+    (header, _), sections = messages[0], messages[1:]
+    set_limits(header["limits"])
+    workdir = make_workdir()
+    confine_imports(header["standins"])
+    protections = confine(prepared, workdir)
+    # Written before any student code runs: the one message that cannot be the student's.
+    write_message(result_fd, pack({"protections": [p.as_dict() for p in protections]}, {}))
+    compat, recorder, restorer = warm.compat, warm.recorder, warm.restorer
+    own_modules.install(header.get("modules") or {})
+    clean_modules = set(sys.modules)
     budget = [int(header["limits"].get("result_mb", 64)) * 2**20 // 2]  # room for the draws too
+    compiled: dict = {}
+    for number, (section, arrays) in enumerate(sections):
+        if number:
+            for name in [n for n in sys.modules if n not in clean_modules]:
+                del sys.modules[name]  # what the last section imported is imported afresh
+        try:
+            reply = run_section(section, arrays, compat, recorder, restorer, budget, first=number == 0,
+                                compiled=compiled)
+        except MemoryError:
+            if number:  # memory an earlier section may hold: the grader retries in a new child
+                retry_in_new_child()
+            raise
+        flush_streams()  # this section's output before its reply, and before any os._exit
+        write_message(result_fd, pack({"section": number, **reply[0]}, reply[1]))
+
+
+def run_section(section: dict[str, Any], arrays: dict[str, np.ndarray], compat: NumpyCompat,
+                recorder: RandomRecorder, restorer: Restorer, budget: list[int], first: bool,
+                compiled: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """`first`: no other section ran in this process before (its limits are all this one's).
+    `compiled`: code objects of the statements earlier sections loaded."""
+    compat.used.clear()
+    namespace, failures = load_fragments(section["fragments"], compiled)
+    restorer.restore()
+    fragments = section["fragments"]
+    assigned = {i: assigned_names(f["source"]) for i, f in enumerate(fragments)} if section.get("trace") else None
+    sources = {i: f["source"].splitlines() for i, f in enumerate(fragments)}
+    out_arrays: dict[str, np.ndarray] = {}
     calls = []
-    for number, call in enumerate(header["calls"]):
+    for number, call in enumerate(section["calls"]):
         record: dict[str, Any] = {"role": call["role"], "probe": call["probe"],
                                   "stream_key": int(call.get("stream_key", 0))}
         calls.append(record)
@@ -181,6 +242,8 @@ def run(job_blob: bytes, prepared: Prepared) -> bytes:
                                            int(call.get("stream_key", 0)), sources)
         except BaseException as exc:  # noqa: BLE001
             restorer.restore()
+            if isinstance(exc, MemoryError) and not first:
+                retry_in_new_child()
             record.update(status="raised", error=describe_error(exc))
             result, writes = None, []
         else:
@@ -193,23 +256,38 @@ def run(job_blob: bytes, prepared: Prepared) -> bytes:
             if values is not None:
                 out_arrays[f"c{number}.draw{index}"] = values
                 recorder.draws[index]["values"] = f"c{number}.draw{index}"
-    result_header = {"load_failures": failures, "numpy_compat": compat.used, "calls": calls,
-                     "protections": [p.as_dict() for p in protections]}
-    return pack(result_header, out_arrays)
+    return {"load_failures": failures, "numpy_compat": list(compat.used), "calls": calls}, out_arrays
 
 
-def main(job_fd: int, result_fd: int, prepared: Prepared) -> None:
+def retry_in_new_child() -> None:
+    """Out of memory after other sections ran here: not this section's fault for sure. Ending
+    without its reply makes the grader run it again, first, in a new child."""
+    flush_streams()
+    os._exit(RETRY_IN_NEW_CHILD)
+
+
+def flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()  # what the student printed, before os._exit skips it
+        except BaseException:  # noqa: BLE001 - student code may have replaced the stream
+            pass
+
+
+def write_message(fd: int, message: bytes) -> None:
+    # Student code may have replaced sys.stdout; replies go to their own descriptor.
+    view = memoryview(message)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main(job_fd: int, result_fd: int, prepared: Prepared, warm: Warm) -> None:
     """Entry point in the forked child; never returns."""
     code = 0
     try:
         with os.fdopen(job_fd, "rb") as job:
             blob = job.read()
-        message = run(blob, prepared)
-        # Student code may have replaced sys.stdout; the result goes to its own descriptor.
-        view = memoryview(message)
-        while view:
-            written = os.write(result_fd, view)
-            view = view[written:]
+        run(blob, prepared, warm, result_fd)
     except MemoryError:
         code = 3
         try:
@@ -219,9 +297,5 @@ def main(job_fd: int, result_fd: int, prepared: Prepared) -> None:
     except BaseException:  # noqa: BLE001 - whatever happened, the parent reads the exit code
         code = 4
     finally:
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            try:
-                stream.flush()  # what the student printed, before os._exit skips it
-            except BaseException:  # noqa: BLE001
-                pass
+        flush_streams()
         os._exit(code)

@@ -54,6 +54,7 @@ class ChildRun:
     killed_by_grader: bool = False  # the grader killed it (time or size limit) before it ended
     disk_exceeded: bool = False  # filled its folder past the limits (killed, or ended first)
     wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the child's own CPU time, as the zygote reaped it
 
 
 class SandboxError(Exception):
@@ -72,6 +73,7 @@ class _Pending:
     def __init__(self):
         self.pid: int | None = None
         self.status: int | None = None
+        self.cpu_seconds = 0.0
         self.started = threading.Event()
         self.ended = threading.Event()
 
@@ -221,6 +223,7 @@ class Sandbox:
                 pending.started.set()
             else:
                 pending.status = message["status"]
+                pending.cpu_seconds = float(message.get("cpu", 0.0))
                 pending.ended.set()
         with self._pending_lock:  # the zygote is gone: release everyone waiting on it
             for pending in self._pending.values():
@@ -322,6 +325,7 @@ class Sandbox:
                 run.signal = os.WTERMSIG(status)
             elif os.WIFEXITED(status):
                 run.exit_code = os.WEXITSTATUS(status)
+        run.cpu_seconds = pending.cpu_seconds
         run.result = bytes(result)
         run.output = output.decode("utf-8", errors="replace")
         return run

@@ -23,6 +23,7 @@ well, so a tuple of equal-shaped arrays is both a sequence and an array.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -40,8 +41,15 @@ def _class_name(value) -> str:
         return "object"
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype: np.dtype) -> str:
+    return str(dtype)  # numpy builds this string anew on every call
+
+
 def _numeric_array(value) -> np.ndarray | None:
     """`value` as a plain numeric ndarray, or None. Never raises."""
+    if type(value) is np.ndarray and value.dtype.kind in NUMERIC:  # the common case, and cheap
+        return value.copy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -75,7 +83,10 @@ def _describe(value, arrays, path, budget, depth, send) -> dict[str, Any]:
     if isinstance(value, (np.ndarray, np.generic, bool, int, float, complex)):
         node: dict[str, Any] = {"type": "array", "class": name}
         try:
-            shape, dtype, nbytes = list(np.shape(value)), str(np.asarray(value).dtype), int(np.asarray(value).nbytes)
+            if type(value) is np.ndarray:  # exactly: a subclass may redefine any attribute
+                shape, dtype, nbytes = list(value.shape), _dtype_name(value.dtype), value.nbytes
+            else:
+                shape, dtype, nbytes = list(np.shape(value)), str(np.asarray(value).dtype), int(np.asarray(value).nbytes)
         except BaseException:  # noqa: BLE001
             return {"type": "unreadable", "class": name}
         node.update(shape=shape, dtype=dtype)

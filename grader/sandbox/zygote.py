@@ -9,7 +9,7 @@ reports each child's pid, and later its exit status, back on the socket.
 
 Protocol on the socket (SOCK_SEQPACKET, one JSON object per message).
   grader -> zygote: {"job": ID} with SCM_RIGHTS fds [job, result, output]
-  zygote -> grader: {"job": ID, "pid": PID} then {"job": ID, "status": WAITSTATUS}
+  zygote -> grader: {"job": ID, "pid": PID} then {"job": ID, "status": WAITSTATUS, "cpu": SECONDS}
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def die_with_parent() -> None:
         pass  # not Linux: the zygote still exits when its socket closes
 
 
-def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared) -> None:
+def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, prepared: Prepared,
+           warm: harness.Warm) -> None:
     try:
         die_with_parent()
         os.setsid()
@@ -58,11 +59,12 @@ def _child(job_fd: int, result_fd: int, output_fd: int, control: socket.socket, 
         signal.set_wakeup_fd(-1)
     except BaseException:  # noqa: BLE001
         os._exit(5)
-    harness.main(job_fd, result_fd, prepared)
+    harness.main(job_fd, result_fd, prepared, warm)
 
 
-def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> None:
-    """`prepared`: every child's confinement, made once, here, for the whole run.
+def serve(control: socket.socket, prepared: Prepared, warm: harness.Warm, remove_workdirs: bool) -> None:
+    """`prepared`: every child's confinement, made once, here, for the whole run; `warm`: the
+    harness's own set-up, likewise.
     `remove_workdirs`: remove each child's folder when it ends (under bubblewrap)."""
     pids: dict[int, str] = {}
     wake_r, wake_w = os.pipe()
@@ -82,7 +84,7 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                 os.read(wake_r, 4096)
                 while pids:
                     try:
-                        pid, status = os.waitpid(-1, os.WNOHANG)
+                        pid, status, used = os.wait4(-1, os.WNOHANG)
                     except ChildProcessError:
                         break
                     if pid == 0:
@@ -91,7 +93,8 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                     if job is not None:
                         if remove_workdirs:
                             remove_workdir(os.path.join(os.getcwd(), f"job-{pid}"))
-                        send({"job": job, "status": status})
+                        # Its CPU time tells the CPU limit's SIGKILL from anyone else's.
+                        send({"job": job, "status": status, "cpu": used.ru_utime + used.ru_stime})
                 continue
             data, fds, _, _ = socket.recv_fds(control, 65536, 3)
             if not data:
@@ -103,7 +106,7 @@ def serve(control: socket.socket, prepared: Prepared, remove_workdirs: bool) -> 
                 selector.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _child(job_fd, result_fd, output_fd, control, prepared)
+                _child(job_fd, result_fd, output_fd, control, prepared, warm)
             for fd in fds:
                 os.close(fd)
             pids[pid] = job
@@ -154,6 +157,6 @@ def main(control_fd: int, standins: str, remove_workdirs: bool) -> None:
     prepared = prepare(list(child_view(standins).read))
     control = socket.socket(fileno=control_fd)
     try:
-        serve(control, prepared, remove_workdirs)
+        serve(control, prepared, harness.warm_up(standins), remove_workdirs)
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
