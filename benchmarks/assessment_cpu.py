@@ -1,14 +1,14 @@
-"""The grader process's own CPU per notebook for the assessment: reading the child's reply
-(unpack, validation, call records) and judging it (the assignments' diagnose, merging the
+"""The grader process's own CPU per notebook for the assessment: reading the child's parsed
+reply (validation, call records) and judging it (the assignments' diagnose, merging the
 probes, line pointers, findings). The children run once, before anything is timed; their
 replies are then assessed again and again, so the figures are the parent's alone.
 
     python benchmarks/assessment_cpu.py [--repeat 5] [--profile 25] [--mutants DIR]
-                                        [--save FILE | --load FILE]
+                                        [--trace] [--save FILE | --load FILE]
 
 Grades the example class (and the shared corpus, when ../shared/corpus is there) on every part
-of the default course rubric, and prints per notebook: CPU ms of unpack, of the reply's
-validation, of the assessment, and a digest of every finding (verdict, diagnosis, message,
+of the default course rubric, and prints per notebook: CPU ms of the reply's validation,
+of the assessment, and a digest of every finding (verdict, diagnosis, message,
 cell, line, points) that must not change when the code gets faster. `--save`/`--load` keep
 the children's replies in a file, so that two versions of the grader assess the same replies.
 """
@@ -25,14 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from dropout_grader.assess import decode_run
 from dropout_grader.course import load_course
 from dropout_grader.extract import extract
 from dropout_grader.notebook import NotebookError, parse_code_cells, read_notebook_bytes
-from dropout_grader.observations import WRONG
 from dropout_grader.pipeline import Grader
 from dropout_grader.reply import call_record, validate
-from dropout_grader.sandbox.protocol import unpack
+from dropout_grader.sandbox.batch import run_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "real"
@@ -68,8 +66,8 @@ def write_mutants(folder: Path) -> list[Path]:
     return paths
 
 
-def run_children(graders: list[Grader], paths: list[Path]) -> list[tuple]:
-    """(part index, role, notebook, ChildRun) for every function the sandbox runs."""
+def run_children(graders: list[Grader], paths: list[Path], trace: bool) -> list[tuple]:
+    """(part index, role, notebook, SectionRun) for every function the sandbox runs."""
     jobs = []
     for path in paths:
         try:
@@ -80,47 +78,39 @@ def run_children(graders: list[Grader], paths: list[Path]) -> list[tuple]:
             extraction = extract(cells, grader.graded_names, grader.transformer)
             for role in grader.rubric.roles:
                 if role in extraction.functions:
-                    jobs.append((index, role, str(path), grader.sandbox.run(grader._job(role, extraction))))
+                    batch = run_sections(grader.sandbox, grader.common_header({}),
+                                         [grader.section(role, extraction, trace)],
+                                         max_elements=grader.rubric.spec.limits.result_mb * 2**20 // 8)
+                    jobs.append((index, role, str(path), batch.sections[0]))
     return jobs
 
 
 def assess_all(graders, jobs, extractions) -> list:
     findings = []
-    for index, role, path, child in jobs:
-        grader, extraction = graders[index], extractions[(index, path)]
-        run = decode_run(role, extraction.functions[role], child, grader.rubric, extraction)
-        steps = grader.rubric.function_steps(role)
-        if run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable):
-            findings.append((path, role, run.outcome.verdict, run.outcome.diagnosis))
-        else:
-            findings.append((path, role, [(f.step, f.verdict, f.diagnosis, f.message, f.cell, f.line, f.points)
-                                          for f in grader._assess(run, steps, extraction)]))
+    for grader, run, extraction in decode_all(graders, jobs, extractions):
+        findings.append((run.role, [(f.step, f.verdict, f.diagnosis, f.message, f.cell, f.line, f.points)
+                                    for f in grader.assess_role(run, extraction)]))
     return findings
 
 
-def unpack_all(jobs, graders) -> list:
-    return [unpack(child.result, max_elements=graders[index].rubric.spec.limits.result_mb * 2**20 // 8)
-            for index, _, _, child in jobs]
-
-
-def reply_all(unpacked) -> None:
-    """The reply's validation and call records (decode_run's reading, after unpack)."""
-    for header, arrays in unpacked:
-        reply = validate(header)
-        [call_record(c, arrays) for c in reply.calls]
+def reply_all(jobs) -> None:
+    """The reply's validation and call records (decode_run's reading of a parsed reply)."""
+    for _, _, _, section in jobs:
+        if section.reply is not None:
+            header, arrays = section.reply
+            reply = validate(header)
+            [call_record(c, arrays) for c in reply.calls]
 
 
 def decode_all(graders, jobs, extractions) -> list:
-    return [(graders[index], decode_run(role, extractions[(index, path)].functions[role], child,
-                                        graders[index].rubric, extractions[(index, path)]),
-             extractions[(index, path)]) for index, role, path, child in jobs]
+    return [(graders[index], graders[index].decode(role, section, extractions[(index, path)]),
+             extractions[(index, path)]) for index, role, path, section in jobs]
 
 
 def judge_all(decoded) -> None:
     """The assessment proper: diagnose every probe, merge, point at lines, make findings."""
     for grader, run, extraction in decoded:
-        if not (run.outcome.verdict == WRONG and not (run.outcome.diagnosis == "error" and run.assessable)):
-            grader._assess(run, grader.rubric.function_steps(run.role), extraction)
+        grader.assess_role(run, extraction)
 
 
 def cpu(function, *args) -> float:
@@ -135,17 +125,19 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions")
     parser.add_argument("--save")
     parser.add_argument("--load")
+    parser.add_argument("--trace", action="store_true", help="every call traced (what a wrong function's "
+                        "second run costs); by default untraced, as every function's first run")
     parser.add_argument("--mutants", type=Path, help="also the mutant corpora, written to this folder")
     args = parser.parse_args()
     course = load_course(ROOT / "rubrics" / "regularization.yaml")
     graders = [Grader(part, isolation="process") for part in course.parts]
     paths = notebooks(args.mutants)
     if args.load:
-        jobs = pickle.loads(Path(args.load).read_bytes())
+        traced, jobs = pickle.loads(Path(args.load).read_bytes())
     else:
-        jobs = run_children(graders, paths)
+        traced, jobs = args.trace, run_children(graders, paths, args.trace)
         if args.save:
-            Path(args.save).write_bytes(pickle.dumps(jobs))
+            Path(args.save).write_bytes(pickle.dumps((traced, jobs)))
     extractions = {}
     for path in {j[2] for j in jobs}:
         cells = parse_code_cells(read_notebook_bytes(Path(path)), path)
@@ -154,20 +146,18 @@ def main() -> None:
     count = len({j[2] for j in jobs})
     findings = assess_all(graders, jobs, extractions)  # warm: caches, imports
     digest = hashlib.sha256(repr(findings).encode()).hexdigest()[:16]
-    unpacked, decoded = unpack_all(jobs, graders), decode_all(graders, jobs, extractions)
-    times = {"unpack": [], "reply": [], "judge": [], "whole": []}
+    decoded = decode_all(graders, jobs, extractions)
+    times = {"reply": [], "judge": [], "whole": []}
     for _ in range(args.repeat):  # interleaved, so that a loaded machine weighs on each alike
-        times["unpack"].append(cpu(unpack_all, jobs, graders))
-        times["reply"].append(cpu(reply_all, unpacked))
+        times["reply"].append(cpu(reply_all, jobs))
         times["judge"].append(cpu(judge_all, decoded))
         times["whole"].append(cpu(assess_all, graders, jobs, extractions))
     ms = {name: 1000 * statistics.median(seconds) / count for name, seconds in times.items()}
-    print(f"{count} notebooks, {len(jobs)} function replies, {len(graders)} parts; CPU ms per notebook, "
-          f"median of {args.repeat}")
-    print(f"  unpack (npz + JSON)                       {ms['unpack']:6.2f}")
+    print(f"{count} notebooks, {len(jobs)} function replies ({'traced' if traced else 'untraced'}), "
+          f"{len(graders)} parts; CPU ms per notebook, median of {args.repeat}")
     print(f"  reply: validation, call records           {ms['reply']:6.2f}")
     print(f"  assessment: diagnose, merge, findings     {ms['judge']:6.2f}")
-    print(f"  all of decode_run + _assess               {ms['whole']:6.2f}")
+    print(f"  all of decode_run + assess_role           {ms['whole']:6.2f}")
     print(f"  findings digest                           {digest}")
     if args.profile:
         profile = cProfile.Profile()
