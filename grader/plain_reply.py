@@ -1,13 +1,13 @@
 """The bulk of a child's reply checked without pydantic: the traced writes, hundreds per call.
 
-These checks accept only what the harness itself writes, in exactly the schema's types
-(grader/reply.py): an int that is an int (not a bool, within 64 bits), an ASCII str within
-the field's length, a bool that is a bool, lists and dicts within their lengths, no key the
-schema would read under another name. For such input pydantic's lax validation changes
-nothing, so what these functions return is what validating with pydantic and reading the
-models back gives (tests/test_plain_reply.py compares the two). Anything else returns None,
-and the caller validates the whole reply with pydantic, for the schema's own coercions and
-error messages: the reply is hostile input, and this is a shortcut, never a second schema.
+The check accepts only what the harness itself writes, in exactly the schema's types
+(grader/reply.py, WriteModel): ints that are ints (not bools, within 64 bits), ASCII strs
+within the field's length, a summary of at most 4 floats or ASCII strs. For such input
+pydantic's lax validation changes nothing, so what this returns is what validating with
+pydantic and reading the models back gives (tests/test_plain_reply.py compares the two).
+Anything else returns None, and the caller validates the whole reply with pydantic, for the
+schema's own coercions and error messages: the reply is hostile input, and this is a
+shortcut, never a second schema.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ _ABSENT = object()
 
 
 def _text(value, limit: int | None = None) -> bool:
-    # ASCII: the length is the character count pydantic measures, and the text is one that
-    # any validator reads unchanged (no lone surrogate, which pydantic refuses).
+    # ASCII only: then the length is the character count pydantic measures, and no text that
+    # pydantic might read otherwise (a lone surrogate, say) takes the shortcut.
     return type(value) is str and value.isascii() and (limit is None or len(value) <= limit)
 
 
