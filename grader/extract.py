@@ -204,7 +204,7 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
             from dropout_grader.ipython_worker import TransformRefused
 
             try:
-                transformed = transform(source)
+                transformed = _keep_leading_lines(source, transform(source))
             except TransformRefused as exc:
                 refused = str(exc)
     if refused is not None:
@@ -221,6 +221,21 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
         return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, source, CellSyntaxError(cell.index, 1, f"cannot parse the cell: {type(exc).__name__}")
+
+
+def _keep_leading_lines(source: str, transformed: str) -> str:
+    """IPython's transformer drops a cell's leading blank lines; put them back, so that every
+    line of the translation is the cell's line of the same number (findings point at them)."""
+    def leading_blank(text: str) -> int:
+        count = 0
+        for line in text.splitlines():
+            if line.strip():
+                break
+            count += 1
+        return count
+
+    missing = leading_blank(source) - leading_blank(transformed)
+    return "\n" * missing + transformed if missing > 0 else transformed
 
 
 def _too_slow_to_transform(source: str) -> str | None:
