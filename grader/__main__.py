@@ -1,5 +1,5 @@
 import sys
 
-from dropout_grader.cli import main
+from dropout_grader.cli import console
 
-sys.exit(main())
+console()

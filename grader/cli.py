@@ -168,6 +168,24 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def console() -> None:
+    """The `grade` command: `main`, then a quick exit. Tearing the interpreter down (every module
+    of numpy, SQLAlchemy, pydantic... and a last garbage collection) takes 0.1-0.5 s, longer than
+    grading one notebook; by the time `main` returns everything is finished (reports written and
+    closed, gradebook closed, children ended), and the atexit handlers are still run. Only a
+    normal return takes this way out: an exception or SystemExit leaves the usual way."""
+    import atexit
+
+    code = main()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what the interpreter's own exit would run first
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # `grade ... | head`: the reader left (main already said nothing more)
+            pass
+    os._exit(code)
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (a CI job cancelled, `kill`) ends the run as Ctrl-C does: cleanly."""
     def interrupt(signum, frame):
@@ -199,6 +217,7 @@ def run(argv: list[str] | None) -> int:
     except DiscoveryError as error:
         raise (SubmissionError if args.gradescope else UsageError)(str(error)) from None
     submissions = found.submissions
+    pages = start_renderer_process(args, submissions)
     for warning in found.warnings:
         print(f"grade: warning: {terminal.one_line(warning)}", file=sys.stderr)
     if args.gradescope and len(submissions) != 1:
@@ -210,7 +229,8 @@ def run(argv: list[str] | None) -> int:
     started = time.monotonic()
     book = open_gradebook(args.gradebook or default_url(out))
     try:  # the gradebook stays open until the reports are written: they are read from it
-        return _grade_and_report(args, course, roster, found, submissions, out, style, width, book, started)
+        return _grade_and_report(args, course, roster, found, submissions, out, style, width, book, started,
+                                 pages)
     except (SandboxError, GradebookError) as error:
         print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
@@ -220,7 +240,8 @@ def run(argv: list[str] | None) -> int:
 
 
 def _grade_and_report(args, course, roster, found, submissions, out: Path, style, width: int, book,
-                      started: float) -> int:
+                      started: float, pages) -> int:
+    """`pages`: the notebook pages' renderer process (start_renderer_process), or None."""
     backend = open_backend(args, course, book, out / ERROR_LOG)
     announced = []
 
@@ -258,7 +279,7 @@ def _grade_and_report(args, course, roster, found, submissions, out: Path, style
         missing = missing_results(roster, {e.student for e in entries}, _rubric_total(run_result))
     everyone = replace(run_result, submissions=run_result.submissions + missing)
     try:
-        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs)
+        write_reports(everyone, out, notebook_pages=args.notebook_html, jobs=args.jobs, renderer_process=pages)
         if args.gradescope:
             document = gradescope.document(run_result, run_result.submissions[0])
             if found.warnings:  # the student uploaded several notebooks: say which one counted
@@ -266,6 +287,9 @@ def _grade_and_report(args, course, roster, found, submissions, out: Path, style
             write_atomic(Path(args.gradescope), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     except OSError as error:
         raise UsageError(f"cannot write the reports in {out}: {error.strerror}") from None
+    finally:
+        if pages is not None:
+            pages.close()
     if args.github:
         publish_to_github(run_result)
     reader = audience.terminal_audience(os.environ, github=args.github, gradescope=bool(args.gradescope),
@@ -306,6 +330,25 @@ def _grade_and_report(args, course, roster, found, submissions, out: Path, style
             print(below)
             return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def start_renderer_process(args, submissions):
+    """For a few notebooks (a CI job, a Gradescope upload) whose notebook pages are not on disk
+    yet, the process that will render them, started now so that nbconvert's import overlaps the
+    grading (report/renderer_process.py). A class, or pages already there (a re-run, where most
+    are unchanged and not rendered again), are rendered the usual way."""
+    from dropout_grader.report.html import file_name
+    from dropout_grader.report.neutral import identifier
+    from dropout_grader.report.notebook_html import PARALLEL_FROM, page_name
+    from dropout_grader.report.renderer_process import RendererProcess
+    from dropout_grader.report.write import FEEDBACK
+
+    if not args.notebook_html or len(submissions) >= PARALLEL_FROM:
+        return None
+    folder = Path(args.out) / FEEDBACK
+    if all((folder / page_name(file_name(identifier(s.student)))).exists() for s in submissions):
+        return None
+    return RendererProcess.start()
 
 
 def _rubric_total(run_result) -> float:

@@ -104,7 +104,8 @@ def merge_results(submission: Submission, results: list[SubmissionResult], parts
         findings=findings, output="".join(r.output for r in results),
         seconds=round(sum(r.seconds for r in results), 3),
         sources={k: v for r in results for k, v in r.sources.items()},
-        code_sha256=digest.hexdigest(), reused=all(r.reused for r in results))
+        code_sha256=digest.hexdigest(), reused=all(r.reused for r in results),
+        graded_at=max(r.graded_at for r in results))  # the time format sorts as it reads
 
 
 class CourseGrader:

@@ -1,9 +1,9 @@
 """Pull the graded functions out of a notebook's code cells, with what they need to run.
 
-No kernel runs: cells are parsed with `ast`, IPython syntax is first turned into Python by
-IPython's own input transformer, and only top-level definitions are kept: the graded
-functions, the helper functions they call (transitively), the imports and module-level
-constants they read. Each kept statement is a `Fragment` that remembers its cell and line,
+No kernel runs: cells are parsed with `ast`, IPython syntax is first turned into Python (the
+common line shapes in this process, exactly as IPython does, by magics.py; the rest by IPython's
+own input transformer), and only top-level definitions are kept: the graded functions, the
+helper functions they call (transitively), the imports and module-level constants they read. Each kept statement is a `Fragment` that remembers its cell and line,
 so anything reported later points back into the notebook.
 """
 
@@ -17,7 +17,9 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dropout_grader.magics import translate as translate_magics
 from dropout_grader.notebook import Cell
+from dropout_grader.parsing import parse as parse_python
 
 # Markers the course's templates put around the code a student writes.
 START_MARKERS = ("START CODE HERE", "YOUR CODE STARTS HERE")
@@ -187,30 +189,53 @@ def _parse_cell(cell: Cell, transform: Callable[[str], str]) -> tuple[ast.Module
         return None, source, CellSyntaxError(cell.index, 1, f"the cell has {len(source) // 1000} kB of code, "
                                              f"more than the {MAX_CELL_CHARS // 1000} kB the grader parses")
     try:
-        return ast.parse(source), source, None
+        return parse_python(source), source, None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     refused = _too_slow_to_transform(source)
+    tree = None
     if refused is None:
-        from dropout_grader.ipython_worker import TransformRefused
+        # The common shapes (`%matplotlib inline`, `!pip ...`, `%%time`) are translated (and
+        # parsed) here, exactly as IPython would; IPython is asked only about the rest.
+        translation = translate_magics(source)
+        if translation is not None:
+            transformed, tree = translation.text, translation.tree
+        else:
+            from dropout_grader.ipython_worker import TransformRefused
 
-        try:
-            transformed = transform(source)
-        except TransformRefused as exc:
-            refused = str(exc)
+            try:
+                transformed = _keep_leading_lines(source, transform(source))
+            except TransformRefused as exc:
+                refused = str(exc)
     if refused is not None:
         return None, source, CellSyntaxError(cell.index, 1, f"not parsed: {refused}")
     try:
-        tree = ast.parse(transformed)
+        if tree is None:
+            tree = parse_python(transformed)
         body = _python_cell_magic_body(tree)
         if body is not None:  # %%time and friends run their body as Python: so do we
             blank_first_line = "\n" + body  # keeps the body's lines where they are in the cell
-            return ast.parse(blank_first_line), blank_first_line, None
+            return parse_python(blank_first_line), blank_first_line, None
         return tree, transformed, None
     except SyntaxError as exc:
         return None, source, CellSyntaxError(cell.index, exc.lineno or 1, f"SyntaxError: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, source, CellSyntaxError(cell.index, 1, f"cannot parse the cell: {type(exc).__name__}")
+
+
+def _keep_leading_lines(source: str, transformed: str) -> str:
+    """IPython's transformer drops a cell's leading blank lines; put them back, so that every
+    line of the translation is the cell's line of the same number (findings point at them)."""
+    def leading_blank(text: str) -> int:
+        count = 0
+        for line in text.splitlines():
+            if line.strip():
+                break
+            count += 1
+        return count
+
+    missing = leading_blank(source) - leading_blank(transformed)
+    return "\n" * missing + transformed if missing > 0 else transformed
 
 
 def _too_slow_to_transform(source: str) -> str | None:
@@ -348,7 +373,7 @@ def _template_untouched(source: str) -> bool:
     for region in regions:
         code = "\n".join(region)
         try:
-            tree = ast.parse(textwrap.dedent(code))
+            tree = parse_python(textwrap.dedent(code))
         except SyntaxError:
             return False
         for node in tree.body:

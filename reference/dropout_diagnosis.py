@@ -41,8 +41,14 @@ class Tolerance:
         return False
 
 
+def _identical(actual, expected) -> bool:
+    """Equal entry for entry and shape: then Tolerance.close holds too (its tolerances are
+    never negative; inf == inf is close there as well)."""
+    return actual is not None and np.shape(actual) == np.shape(expected) and bool(np.array_equal(actual, expected))
+
+
 def _usable(value, shape) -> bool:
-    return value is not None and np.shape(value) == shape and bool(np.all(np.isfinite(value)))
+    return value is not None and np.shape(value) == shape and bool(np.isfinite(value).all())
 
 
 def _float(value):
@@ -59,14 +65,12 @@ def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance) -> list[tup
     """Every (apply, scale, factor) variant that turns the pre-dropout activation into
     `value`. Usually one; none when no variant explains it; several when this probe cannot
     tell them apart (the caller then says so instead of picking one)."""
-    matches = []
-    for apply in APPLY_VARIANTS:
-        base = masked(pre, apply, own_mask, other_mask)
-        if base is None or base.shape != np.shape(value):
-            continue
-        for scale, factor in SCALE_VARIANTS.items():
-            if tol.close(value, base * factor(k)):
-                matches.append((apply, scale, factor(k)))
+    bases = [(apply, base) for apply in APPLY_VARIANTS
+             if (base := masked(pre, apply, own_mask, other_mask)) is not None and base.shape == np.shape(value)]
+    factors = [(scale, factor(k)) for scale, factor in SCALE_VARIANTS.items()]
+    possible = _screen(value, [base for _, base in bases], [f for _, f in factors], tol)
+    matches = [(apply, scale, f) for i, (apply, base) in enumerate(bases) for j, (scale, f) in enumerate(factors)
+               if possible[i][j] and tol.close(value, base * f)]
     if matches:
         return matches
     for apply in APPLY_VARIANTS:  # a constant factor that is none of the named ones
@@ -80,6 +84,31 @@ def fit_dropout(value, pre, own_mask, other_mask, k, tol: Tolerance) -> list[tup
         if factor != 0 and tol.close(value, base * factor):
             return [(apply, "hardcoded_keep_prob", factor)]
     return []
+
+
+# Entries of a layer the screen below looks at: enough that a wrong variant almost always
+# differs on one of them, few enough that all variants are compared in one small operation.
+SCREEN_ENTRIES = 64
+
+
+def _screen(value, bases: list, factors: list[float], tol: Tolerance) -> list[list[bool]]:
+    """Which `base * factor` variants may be close to `value`, judged on a strided sample of
+    entries: a variant that is not close (Tolerance.close's rule) on a sampled entry where both
+    numbers are finite is not close on the whole array either, so only the survivors (usually
+    the one variant that fits) are compared in full. Where the sample cannot be computed
+    exactly as the full comparison computes it (not float64), every variant survives."""
+    everything = [[True] * len(factors) for _ in bases]
+    value = np.asarray(value)
+    if not bases or value.size <= SCREEN_ENTRIES or any(b.dtype != np.float64 for b in bases):
+        return everything
+    step = value.size // SCREEN_ENTRIES
+    sample = value.reshape(-1)[::step]
+    with np.errstate(all="ignore"):
+        # bases x factors x entries, each product the very one `base * factor` makes
+        candidates = np.stack([b.reshape(-1)[::step] for b in bases])[:, None, :] * np.array(factors)[None, :, None]
+        close = np.abs(sample - candidates) <= tol.atol + tol.rtol * np.abs(candidates)
+        refuted = ~close & np.isfinite(sample) & np.isfinite(candidates)
+    return (~refuted.any(axis=2)).tolist()
 
 
 def _ambiguous(prefix: str, first: str, second: str, matches) -> list[Observation]:
@@ -140,7 +169,9 @@ def diagnose_forward(probe: ProbeInputs, call: CallRecord, tol: Tolerance) -> li
     shapes = expected_shapes(probe)
     twin = _rekeyed_masks(probe, call.rekeyed)
     observations: list[Observation] = [cache.problem] if cache.problem else []
-    cache_problems = [name for name in PARAMETERS if not tol.close(named[name], P[name])]
+    # The parameters come back as they were passed, equal to the bit: say so cheaply first.
+    cache_problems = [name for name in PARAMETERS
+                      if not (_identical(named[name], P[name]) or tol.close(named[name], P[name]))]
 
     # The masks first: each layer's dropout is judged with the student's own mask.
     mask_obs: dict[int, Observation] = {}

@@ -82,15 +82,22 @@ def read_mask(step: str, D, shape, k: float, draws: list[Draw], other=None, reke
 def binary_mask(D, k: float) -> tuple[np.ndarray | None, bool]:
     """D as a 0/1 array, and whether it came pre-scaled (0 and 1/keep_prob, the other common
     convention: D = (rand < keep_prob) / keep_prob); None if it is neither."""
-    if not np.all(np.isfinite(D)):
+    if not np.isfinite(D).all():
         return None, False
-    levels = np.unique(D)
-    if np.isin(levels, (0, 1)).all():
+    if _zeros_and_ones(D):  # the usual mask: no need to list its levels
         return D, False
+    levels = np.unique(D)
     nonzero = levels[levels != 0]
     if len(nonzero) == 1 and levels[0] >= 0 and abs(float(nonzero[0]) * k - 1) <= 1e-5:
         return (D != 0).astype(np.float64), True
     return None, False
+
+
+def _zeros_and_ones(values) -> bool:
+    """Every entry is 0 or 1: np.isin(values, (0, 1)).all(), which compares the same way
+    (one == per level) but costs more on arrays this small."""
+    values = np.asarray(values)
+    return bool(((values == 0) | (values == 1)).all())
 
 
 def _reused(mask, other) -> str | None:
@@ -116,7 +123,7 @@ def diagnose_mask(step: str, D, shape, k: float, draws: list[Draw]) -> Observati
         return observation(step, WRONG, "missing", detail="no mask array in the cache")
     if D.shape != shape:
         return observation(step, WRONG, "wrong_shape", value=D, shape=D.shape, expected_shape=shape)
-    if not np.isin(D, (0, 1)).all():
+    if not _zeros_and_ones(D):
         source = _matching_draw(D, draws, lambda u: u)
         how = f"the raw values of np.random.{source.function}" if source else "values other than 0 and 1"
         return observation(step, WRONG, "not_binary", value=D, detail=how)
@@ -160,7 +167,7 @@ def _explain_by_draw(step, kept, draw: Draw, k, evidence) -> Observation | None:
     u = draw.values.reshape(kept.shape).astype(float)
     name = draw.function
     source = dict(evidence, draw=f"np.random.{name}({draw.arguments})")
-    if np.array_equal(u.astype(bool), kept) and np.isin(u, (0, 1)).all():
+    if np.array_equal(u.astype(bool), kept) and _zeros_and_ones(u):
         # binomial / choice: the draw is the mask itself; judge by its keep rate.
         sigma = sqrt(evidence["keep_prob"] * (1 - evidence["keep_prob"]) / kept.size)
         if abs(evidence["keep_rate"] - k) <= KEEP_RATE_SIGMAS * sigma:

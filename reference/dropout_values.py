@@ -142,10 +142,11 @@ def _swapped_mask(named) -> tuple[str, int] | None:
 
 
 def _mask_like(value) -> bool:
-    if value is None or value.size == 0 or not np.all(np.isfinite(value)):
+    """At most two levels, 0 and one above it (what np.unique would list), without sorting."""
+    if value is None or value.size == 0 or not np.isfinite(value).all():
         return False
-    levels = np.unique(value)
-    return len(levels) <= 2 and levels[0] == 0 and levels[-1] > 0
+    low, high = value.min(), value.max()
+    return bool(low == 0 and high > 0 and ((value == 0) | (value == high)).all())
 
 
 # --- tolerance follows the student's dtype ----------------------------------------------

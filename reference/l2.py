@@ -20,6 +20,7 @@ same per-example scale as the cross-entropy. Biases are not regularized.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,16 @@ class ProbeInputs:
     lambd: float
     A3: np.ndarray
     cache: tuple
+
+    # The reference's own numbers for this probe, the same for every student: computed on
+    # first use and kept with the probe (the grader builds its probes once per run).
+    @cached_property
+    def cross_entropy(self) -> float:
+        return cross_entropy(self.A3, self.Y)
+
+    @cached_property
+    def penalty_terms(self) -> dict[str, float]:
+        return penalty_terms(self.parameters)
 
 
 def make_probe(seed: int, layers: list[int], examples: int, lambd: float) -> ProbeInputs:

@@ -210,3 +210,13 @@ def test_a_refused_cell_is_reported_on_the_function_it_defines(transformer):
     assert "forward" not in result.functions
     problem = result.syntax_errors["forward"]
     assert problem.cell == 0 and f"more than the {MAX_IPYTHON_LINES}" in problem.message
+
+
+def test_a_cell_ipython_translates_keeps_its_leading_blank_lines():
+    """IPython's transformer drops leading blank lines; the graded function must still be
+    placed on its own line of the cell (an assignment from a magic goes to IPython)."""
+    source = "\n\nfiles = %ls\ndef forward_propagation_with_dropout(X, parameters, keep_prob):\n    return X\n"
+    result = extract(cells(source), GRADED)
+    assert result.functions["forward"].line == 4
+    fragment = result.fragments[result.functions["forward"].fragment]
+    assert (fragment.cell, fragment.first_line) == (0, 4)

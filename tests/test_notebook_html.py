@@ -249,3 +249,47 @@ def test_without_nbconvert_templates_the_pages_are_skipped_not_the_run(example_c
         notebook_html._renderer.cache_clear()
     assert all(o.path is None for o in outcomes)
     assert any("nbconvert's templates are not installed" in o.problem for o in outcomes)
+
+
+# --- the renderer process a run of a few notebooks starts at once (report/renderer_process.py) ---
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_pages_from_the_renderer_process_are_byte_identical(example_class, tmp_path):
+    from dropout_grader.report.renderer_process import RendererProcess
+
+    process = RendererProcess.start()
+    assert process is not None
+    try:
+        through_process = notebook_html.write_pages(example_class, tmp_path / "process", file_name, _write,
+                                                    renderer_process=process)
+        # Unchanged pages are not sent again; a changed one is, to the same process.
+        again = notebook_html.write_pages(example_class, tmp_path / "process", file_name, _write,
+                                          renderer_process=process)
+        assert not any(o.rendered for o in again)
+    finally:
+        process.close()
+    here = notebook_html.write_pages(example_class, tmp_path / "here", file_name, _write)
+    assert [(o.student, o.rendered, o.problem) for o in through_process] == [(o.student, o.rendered, o.problem) for o in here]
+    assert sum(o.rendered for o in here) >= 20
+    assert _files(tmp_path / "process") == _files(tmp_path / "here")
+
+
+def test_when_the_renderer_process_is_gone_the_pages_are_rendered_here(example_class, tmp_path):
+    from dataclasses import replace
+
+    from dropout_grader.report.renderer_process import RendererProcess
+
+    run = replace(example_class, submissions=example_class.submissions[:3])
+    process = RendererProcess.start()
+    process._process.kill()
+    process._process.join()
+    try:
+        outcomes = notebook_html.write_pages(run, tmp_path / "a", file_name, _write, renderer_process=process)
+    finally:
+        process.close()
+    assert all(o.rendered for o in outcomes)
+    notebook_html.write_pages(run, tmp_path / "b", file_name, _write)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")

@@ -146,3 +146,9 @@ def test_the_course_runs_both_exercises_in_one_child(course_grader):
     part.run_plans(plans)
     assert [plan.children for plan in plans] == [1, 1]  # the same one child, counted by each
     assert all(f.verdict == "ok" for plan in plans for f in plan.grader.result(plan).findings)
+
+
+def test_the_course_s_result_says_when_it_was_graded(course_grader):
+    """Every report prints the grading's time; the merged result carries it (was empty)."""
+    result = course_grader.grade(Submission("s", str(CORRECT)))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", result.graded_at)

@@ -222,13 +222,16 @@ class PageOutcome:
     problem: str = ""
 
 
-def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1) -> list[PageOutcome]:
+def write_pages(run: RunResult, folder: Path, file_name, write, jobs: int = 1,
+                renderer_process=None) -> list[PageOutcome]:
     """A notebook page per submission whose notebook can be read, rendered only where its key
     changed, on `jobs` processes when there are many. `file_name(student)` gives the feedback
     file's stem; `write(path, text)` writes a file the way every report is written (it must be
-    a module-level function when jobs > 1)."""
+    a module-level function when jobs > 1 or a `renderer_process` is given).
+    `renderer_process` (renderer_process.RendererProcess): where a few pages are rendered, its
+    nbconvert made ready while the run graded."""
     header = replace(run, submissions=[])  # what every page needs of the run, without the class
-    with PagePool(header, folder, file_name, write, jobs) as pool:
+    with PagePool(header, folder, file_name, write, jobs, renderer_process) as pool:
         return pool.write([(result, None) for result in run.submissions])
 
 
@@ -239,8 +242,9 @@ class PagePool:
     (page_key). Pages are rendered on `jobs` processes when a batch has many to render; the
     pool is started once, for the run."""
 
-    def __init__(self, header: RunResult, folder: Path, file_name, write, jobs: int = 1):
+    def __init__(self, header: RunResult, folder: Path, file_name, write, jobs: int = 1, renderer_process=None):
         self.header, self.folder, self.file_name, self.write_file, self.jobs = header, folder, file_name, write, jobs
+        self.renderer_process = renderer_process  # see write_pages
         self._executor = None
         self.unavailable: str | None = None  # why no page can be rendered here, once known
 
@@ -260,6 +264,13 @@ class PagePool:
                 outcomes[result.student] = PageOutcome(result.student, path, False)
             else:
                 pending.append((result, key))
+        pooled = self.jobs > 1 and (self._executor is not None or len(pending) >= PARALLEL_FROM)
+        if pending and self.renderer_process is not None and not pooled:
+            done = self.renderer_process.render([(self.header, result, key, self.folder, self.file_name,
+                                                  self.write_file) for result, key in pending])
+            if done is not None:  # (None: the process is gone; rendered here instead)
+                outcomes.update((o.student, o) for o in done)
+                pending = []
         if pending and self.unavailable is None:
             try:
                 _renderer()  # built here once; forked workers inherit it
@@ -269,7 +280,7 @@ class PagePool:
             outcomes.update((r.student, PageOutcome(r.student, None, False, self.unavailable)) for r, _ in pending)
             pending = []
         work = [(self.header, result, key, self.folder, self.file_name, self.write_file) for result, key in pending]
-        if self.jobs > 1 and (self._executor is not None or len(pending) >= PARALLEL_FROM):
+        if pooled:
             done = self._pool().map(_render_one, work, chunksize=max(1, len(work) // (self.jobs * 8)))
         else:
             done = map(_render_one, work)

@@ -25,7 +25,8 @@ def write_page(path: Path, text: str) -> None:
     write_atomic(path, text, durable=False)
 
 
-def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1) -> "Written":
+def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: int = 1,
+                  renderer_process=None) -> "Written":
     """results.json, grades.csv, junit.xml, index.html, feedback/<student>.{html,md} and, unless
     `notebook_pages` is off, feedback/<student>.notebook.html (the student's own notebook with
     the findings inline, on `jobs` processes). Every report is made from the run as
@@ -36,7 +37,7 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     reports together, carry a key of what they were made from; a report whose key did not
     change is not made again (an unchanged re-run renders nothing). Feedback pages of students
     no longer in the run are removed, so that the folder (often published as is) holds
-    exactly this run's students."""
+    exactly this run's students. `renderer_process`: see notebook_html.write_pages."""
     view = run.submissions if isinstance(run.submissions, ResultView) else ResultView(
         [Entry.of(r, keep=True) for r in run.submissions])
     header = neutral.bounded_header(run)
@@ -45,7 +46,7 @@ def write_reports(run: RunResult, out: Path, notebook_pages: bool = True, jobs: 
     lazy = _LazyTemplates()
     pages = bytearray(len(view))  # 1 where the student's notebook page exists
     written = Written(out, notebook_pages, view.entries, pages)
-    with notebook_html.PagePool(header, folder, html.file_name, write_page, jobs) as pool:
+    with notebook_html.PagePool(header, folder, html.file_name, write_page, jobs, renderer_process) as pool:
         for start in range(0, len(view), BATCH):
             _write_pages(view, range(start, min(start + BATCH, len(view))), header, base, folder, pool,
                          pages, written, lazy, notebook_pages)
