@@ -334,7 +334,7 @@ def _grade_and_report(args, course, roster, found, submissions, out: Path, style
 
 def start_renderer_process(args, submissions):
     """For a few notebooks (a CI job, a Gradescope upload) whose notebook pages are not on disk
-    yet, the process that will render them, started now so that nbconvert's import overlaps the
+    yet or are graded again, the process that will render them, started now so that nbconvert's import overlaps the
     grading (report/renderer_process.py). A class, or pages already there (a re-run, where most
     are unchanged and not rendered again), are rendered the usual way."""
     from dropout_grader.report.html import file_name
@@ -346,7 +346,8 @@ def start_renderer_process(args, submissions):
     if not args.notebook_html or len(submissions) >= PARALLEL_FROM:
         return None
     folder = Path(args.out) / FEEDBACK
-    if all((folder / page_name(file_name(identifier(s.student)))).exists() for s in submissions):
+    # (--regrade: every page changes, if only its date.)
+    if not args.regrade and all((folder / page_name(file_name(identifier(s.student)))).exists() for s in submissions):
         return None
     return RendererProcess.start()
 
