@@ -22,7 +22,7 @@ from dropout_grader.report import audience, github, gradescope, terminal
 from dropout_grader.report.files import write_atomic
 from dropout_grader.report.progress import Progress
 from dropout_grader.report.write import write_reports
-from dropout_grader.course import load_course
+from dropout_grader.course import load_course, start_sandbox
 from dropout_grader.own_modules import read_own_modules
 from dropout_grader.results import GRADING_ERROR, STORABLE, Entry, ResultView, selected
 from dropout_grader.reuse import file_sha256
@@ -227,22 +227,31 @@ def run(argv: list[str] | None) -> int:
     style = terminal.Style(color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     width = shutil.get_terminal_size((100, 24)).columns
     started = time.monotonic()
-    book = open_gradebook(args.gradebook or default_url(out))
-    try:  # the gradebook stays open until the reports are written: they are read from it
+    sandbox = book = None
+    try:
+        # Started first: the sandbox's interpreter boots (numpy, the confinement) in a process
+        # of its own while this one opens the gradebook.
+        sandbox = None if args.scheduler else start_sandbox(course, args.isolation)
+        book = open_gradebook(args.gradebook or default_url(out))
+        # The gradebook stays open until the reports are written: they are read from it.
         return _grade_and_report(args, course, roster, found, submissions, out, style, width, book, started,
-                                 pages)
+                                 pages, sandbox)
     except (SandboxError, GradebookError) as error:
         print(f"grade: error: {terminal.one_line(error)}", file=sys.stderr)
         _gradescope_failure(args.gradescope, str(error))
         return EXIT_USAGE
     finally:
-        book.close()
+        if book is not None:
+            book.close()
+        if sandbox is not None:
+            sandbox.close()
 
 
 def _grade_and_report(args, course, roster, found, submissions, out: Path, style, width: int, book,
-                      started: float, pages) -> int:
-    """`pages`: the notebook pages' renderer process (start_renderer_process), or None."""
-    backend = open_backend(args, course, book, out / ERROR_LOG)
+                      started: float, pages, sandbox) -> int:
+    """`pages`: the notebook pages' renderer process (start_renderer_process), or None;
+    `sandbox`: the course's, already started (course.start_sandbox), or None."""
+    backend = open_backend(args, course, book, out / ERROR_LOG, sandbox)
     announced = []
 
     def announce() -> None:
@@ -406,8 +415,9 @@ def publish_to_github(run_result) -> None:
             print(f"grade: warning: cannot write the job summary ({error.strerror})", file=sys.stderr)
 
 
-def open_backend(args, course, book, error_log: Path):
-    """This machine's sandbox, or a Dask cluster's workers (each with its own sandbox)."""
+def open_backend(args, course, book, error_log: Path, sandbox=None):
+    """This machine's sandbox (`sandbox`, if started already), or a Dask cluster's workers
+    (each with its own sandbox)."""
     if args.scheduler:
         try:
             from dropout_grader.distributed import ClusterError, DaskGrading, check_address
@@ -427,11 +437,11 @@ def open_backend(args, course, book, error_log: Path):
         from dropout_grader.course import CourseGrader
 
         return CourseGrader(course, isolation=args.isolation, gradebook=book, regrade=args.regrade,
-                            error_log=error_log)
+                            error_log=error_log, sandbox=sandbox)
     from dropout_grader.pipeline import Grader
 
-    return Grader(course.parts[0], isolation=args.isolation, gradebook=book, regrade=args.regrade,
-                  error_log=error_log)
+    return Grader(course.parts[0], sandbox=sandbox, isolation=args.isolation, gradebook=book,
+                  regrade=args.regrade, error_log=error_log)
 
 
 def default_url(folder: Path) -> str:

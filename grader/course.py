@@ -115,19 +115,20 @@ class CourseGrader:
     content, the course file and every part's build; the parts keep nothing of their own."""
 
     def __init__(self, course: Course, isolation: str = "auto", gradebook=None, regrade: bool = False,
-                 error_log: Path | None = None):
-        from dropout_grader.pipeline import Grader, sandbox_limits
+                 error_log: Path | None = None, sandbox: Sandbox | None = None):
+        """`sandbox`: one already started for this course (start_sandbox), which the caller
+        closes; else the course starts its own."""
+        from dropout_grader.pipeline import Grader
 
         self.course = course
         self.parts = []
         self._pools: list[ThreadPoolExecutor] = []
         self.gradebook = gradebook
-        self.sandbox = None
+        self._owns_sandbox = sandbox is None
+        self.sandbox = sandbox
         try:
-            if _one_sandbox_fits(course.parts):
-                # One zygote for every part, so one child per notebook runs them all.
-                self.sandbox = Sandbox(sandbox_limits(course.parts[0]), isolation=isolation,
-                                       standins=str(course.parts[0].assignment.standins))
+            if self.sandbox is None:
+                self.sandbox = start_sandbox(course, isolation)
             for rubric in course.parts:
                 self.parts.append(Grader(rubric, sandbox=self.sandbox, isolation=isolation, error_log=error_log))
         except BaseException:
@@ -227,7 +228,7 @@ class CourseGrader:
             pool.shutdown(wait=True, cancel_futures=True)
         for part in self.parts:
             part.close()
-        if self.sandbox is not None:
+        if self.sandbox is not None and self._owns_sandbox:
             self.sandbox.close()
 
     def __enter__(self):
@@ -237,11 +238,23 @@ class CourseGrader:
         self.close()
 
 
+def start_sandbox(course: Course, isolation: str = "auto") -> Sandbox | None:
+    """The one sandbox every part of the course shares (one child per notebook runs them all),
+    started now: its interpreter boots in a process of its own while the caller goes on. None
+    when the parts need sandboxes of their own (other limits or stand-ins)."""
+    from dropout_grader.pipeline import sandbox_limits
+
+    if len(course.parts) > 1 and not _one_sandbox_fits(course.parts):
+        return None
+    first = course.parts[0]
+    return Sandbox(sandbox_limits(first), isolation=isolation, standins=str(first.assignment.standins))
+
+
 def _one_sandbox_fits(parts: tuple[LoadedRubric, ...]) -> bool:
     """Parts with the same limits and stand-ins can share one sandbox (and one child)."""
     from dropout_grader.pipeline import sandbox_limits
 
-    return len({(repr(sandbox_limits(p)), str(p.assignment.standins)) for p in parts}) == 1 and len(parts) > 1
+    return len({(repr(sandbox_limits(p)), str(p.assignment.standins)) for p in parts}) == 1
 
 
 def _combined_version(builds: list[str]) -> str:

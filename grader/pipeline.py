@@ -149,10 +149,10 @@ class Grader:
     def stop(self) -> None:
         """Abandon the run (Ctrl-C): nothing graded from now on is stored, in-flight children
         are killed, and what they were grading becomes a grading error. The flag is set before
-        any child is killed, so a child killed by the grader is never read as the student's."""
+        any child is killed, so a child killed by the grader is never read as the student's.
+        A sandbox shared with others is closed too: the whole run is being abandoned."""
         self._stopping.set()
-        if self.owns_sandbox:
-            self.sandbox.close()
+        self.sandbox.close()
 
     def close(self) -> None:
         self._stopping.set()
