@@ -267,9 +267,13 @@ def main() -> None:
         else:
             print(f"nbclient executing whole notebooks: {per_notebook:.2f} s per notebook (sample of {args.sample}); "
                   f"grade -j 2 is {per_notebook * rows[2][0]:.0f}x faster (target >= {TARGETS['nbclient_speedup']}x)")
-        rerun = statistics.median(timed([GRADE, str(folder), "--out", str(work / "out-j2"), "-q", "-j", "2"])[0]
-                                  for _ in range(max(1, args.repeat)))
-        print(f"unchanged re-run (all reused from the gradebook): {rerun:.2f} s (target <= {TARGETS['rerun_seconds']} s)")
+        # The first re-run after a grading rewrites the class reports once (every result now
+        # says "reused"); the ones after it find every report's inputs unchanged.
+        reruns = [timed([GRADE, str(folder), "--out", str(work / "out-j2"), "-q", "-j", "2"])[0]
+                  for _ in range(max(2, args.repeat + 1))]
+        rerun = statistics.median(reruns[1:])
+        print(f"unchanged re-run (all reused from the gradebook): {rerun:.2f} s (target <= {TARGETS['rerun_seconds']} s); "
+              f"the first one after the grading, which rewrites the class reports once: {reruns[0]:.2f} s")
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"peak RSS of any grader process: {peak:.0f} MB (target <= {TARGETS['rss_mb']} MB)")
         one = work / "one"
