@@ -152,3 +152,10 @@ def test_the_course_s_result_says_when_it_was_graded(course_grader):
     """Every report prints the grading's time; the merged result carries it (was empty)."""
     result = course_grader.grade(Submission("s", str(CORRECT)))
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", result.graded_at)
+
+
+def test_the_course_s_time_is_the_notebook_s_not_the_sum_of_its_parts(course_grader):
+    """The parts run in one child from one start: their times overlap, they do not add up."""
+    started = time.monotonic()
+    result = course_grader.grade(Submission("s", str(CORRECT)))
+    assert result.seconds <= time.monotonic() - started + 0.01
