@@ -43,7 +43,6 @@ class SectionRun:
 class BatchRun:
     sections: list[SectionRun] = field(default_factory=list)
     children: int = 0
-    protections: list[dict] = field(default_factory=list)
 
 
 def job(common: dict, sections: list[Section]) -> bytes:
@@ -65,8 +64,6 @@ def run_sections(sandbox: Sandbox, common: dict, sections: list[Section], max_el
         replies, problem = split(child.result, max_elements=max_elements)
         # The first reply is written before any student code runs: what confines the child.
         if replies and _is_protections(replies[0][0]):
-            if batch.children == 1:
-                batch.protections = [p for p in replies[0][0]["protections"] if isinstance(p, dict)]
             answered = _answered(replies[1:], len(sections) - start)
         else:
             answered = []
