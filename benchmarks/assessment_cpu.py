@@ -10,15 +10,17 @@ Grades the example class (and the shared corpus, when ../shared/corpus is there)
 of the default course rubric, and prints per notebook: CPU ms of the reply's validation,
 of the assessment, and a digest of every finding (verdict, diagnosis, message,
 cell, line, points) that must not change when the code gets faster. `--save`/`--load` keep
-the children's replies in a file, so that two versions of the grader assess the same replies.
+the children's replies in a file, so that two versions of the grader assess the same replies;
+the file holds them as the sandbox sent them (JSON and numeric arrays, sandbox/protocol.py),
+never pickled: they are what student code computed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import cProfile
 import hashlib
-import pickle
 import pstats
 import statistics
 import sys
@@ -30,7 +32,9 @@ from dropout_grader.extract import extract
 from dropout_grader.notebook import NotebookError, parse_code_cells, read_notebook_bytes
 from dropout_grader.pipeline import Grader
 from dropout_grader.reply import call_record, validate
-from dropout_grader.sandbox.batch import run_sections
+from dropout_grader.sandbox.batch import SectionRun, run_sections
+from dropout_grader.sandbox.protocol import pack, split
+from dropout_grader.sandbox.runner import ChildRun
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "real"
@@ -85,6 +89,31 @@ def run_children(graders: list[Grader], paths: list[Path], trace: bool) -> list[
     return jobs
 
 
+def save_replies(path: Path, traced: bool, jobs: list[tuple]) -> None:
+    """One protocol message per job: where it came from, how its child ended, and its reply."""
+    messages = [pack({"traced": traced}, {})]
+    for index, role, notebook, section in jobs:
+        child = {k: v for k, v in dataclasses.asdict(section.child).items() if k != "result"}
+        header, arrays = section.reply if section.reply is not None else (None, {})
+        messages.append(pack({"index": index, "role": role, "path": notebook, "problem": section.problem,
+                              "output": section.output, "output_truncated": section.output_truncated,
+                              "child": child, "reply": header}, arrays))
+    path.write_bytes(b"".join(messages))
+
+
+def load_replies(path: Path) -> tuple[bool, list[tuple]]:
+    messages, problem = split(path.read_bytes(), max_arrays=10**7, max_elements=10**10)
+    if problem or not messages:
+        raise SystemExit(f"{path}: not a file --save wrote ({problem or 'empty'})")
+    jobs = []
+    for header, arrays in messages[1:]:
+        reply = (header["reply"], arrays) if header["reply"] is not None else None
+        section = SectionRun(ChildRun(**header["child"]), reply, header["problem"], header["output"],
+                             header["output_truncated"])
+        jobs.append((header["index"], header["role"], header["path"], section))
+    return bool(messages[0][0]["traced"]), jobs
+
+
 def assess_all(graders, jobs, extractions) -> list:
     findings = []
     for grader, run, extraction in decode_all(graders, jobs, extractions):
@@ -133,11 +162,11 @@ def main() -> None:
     graders = [Grader(part, isolation="process") for part in course.parts]
     paths = notebooks(args.mutants)
     if args.load:
-        traced, jobs = pickle.loads(Path(args.load).read_bytes())
+        traced, jobs = load_replies(Path(args.load))
     else:
         traced, jobs = args.trace, run_children(graders, paths, args.trace)
         if args.save:
-            Path(args.save).write_bytes(pickle.dumps((traced, jobs)))
+            save_replies(Path(args.save), traced, jobs)
     extractions = {}
     for path in {j[2] for j in jobs}:
         cells = parse_code_cells(read_notebook_bytes(Path(path)), path)

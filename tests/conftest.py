@@ -7,11 +7,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dropout_grader.pipeline import Grader
 from dropout_grader.results import Submission
-from dropout_grader.rubric import load_rubric
+from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
@@ -38,6 +39,15 @@ def course_grader():
 
     with CourseGrader(load_course(DEFAULT_COURSE)) as warm:
         yield warm
+
+
+def rubric_with_limits(folder: Path, limits: dict) -> Path:
+    """The dropout rubric with other sandbox limits, written in `folder`."""
+    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    data["limits"] = limits
+    path = folder / "limits.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def write_notebook(path: Path, *code: str, markdown: str | None = None) -> Path:

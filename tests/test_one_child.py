@@ -9,13 +9,12 @@ import time
 
 import nbformat
 import pytest
-import yaml
 
 from dropout_grader.pipeline import Grader
 from dropout_grader.plan import Plan
 from dropout_grader.results import Submission
-from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
-from conftest import SUBMISSIONS
+from dropout_grader.rubric import load_rubric
+from conftest import SUBMISSIONS, rubric_with_limits
 
 CORRECT = SUBMISSIONS / "correct_reference.ipynb"
 
@@ -85,11 +84,9 @@ def test_a_crash_in_forward_is_forward_s_and_backward_runs_in_a_new_child(grader
 
 @pytest.fixture(scope="module")
 def tight_grader(tmp_path_factory):
-    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
     # A wall clock far above the CPU limit: on a loaded machine CPU seconds take longer to get.
-    data["limits"] = {"cpu_seconds": 3, "wall_seconds": 30, "memory_mb": 1024, "output_kb": 16, "result_mb": 8}
-    path = tmp_path_factory.mktemp("rubric") / "tight.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = rubric_with_limits(tmp_path_factory.mktemp("rubric"), {
+        "cpu_seconds": 3, "wall_seconds": 30, "memory_mb": 1024, "output_kb": 16, "result_mb": 8})
     with Grader(load_rubric(path)) as grader:
         yield grader
 

@@ -11,16 +11,15 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as npst
 
 from dropout_grader.pipeline import Grader
 from dropout_grader.results import Submission
-from dropout_grader.rubric import DEFAULT_RUBRIC, load_rubric
+from dropout_grader.rubric import load_rubric
 from dropout_grader.sandbox.protocol import ProtocolError, pack, split, unpack
 from dropout_grader.sandbox.runner import child_environment
-from conftest import load_script
+from conftest import load_script, rubric_with_limits
 
 hostile = load_script("benchmarks", "hostile_cases")
 
@@ -34,10 +33,8 @@ def forward_with(body_before: str = "", return_line: str = "return A3, cache") -
 
 @pytest.fixture(scope="module")
 def strict_grader(tmp_path_factory):
-    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
-    data["limits"] = {"cpu_seconds": 2, "wall_seconds": 3, "memory_mb": 512, "output_kb": 4, "result_mb": 1}
-    path = tmp_path_factory.mktemp("rubric") / "strict.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = rubric_with_limits(tmp_path_factory.mktemp("rubric"), {
+        "cpu_seconds": 2, "wall_seconds": 3, "memory_mb": 512, "output_kb": 4, "result_mb": 1})
     with Grader(load_rubric(path)) as grader:
         yield grader
 
@@ -413,10 +410,9 @@ def test_removal_of_any_tree_leaves_nothing(tmp_path_factory, shape):
 def test_a_child_filling_its_folder_is_stopped_and_the_folder_removed(notebook, tmp_path):
     """Process mode: RLIMIT_FSIZE caps each file at 1 MB; the grader measures the folder
     and kills a child past its bound (under bubblewrap the folder is a size-limited tmpfs)."""
-    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
-    data["limits"] = {"cpu_seconds": 5, "wall_seconds": 10, "memory_mb": 512, "output_kb": 4, "result_mb": 1}
-    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
-    strict_grader = Grader(load_rubric(tmp_path / "r.yaml"), isolation="process")
+    path = rubric_with_limits(tmp_path, {"cpu_seconds": 5, "wall_seconds": 10, "memory_mb": 512, "output_kb": 4,
+                                         "result_mb": 1})
+    strict_grader = Grader(load_rubric(path), isolation="process")
     path = notebook(IMPORTS, forward_with(
         "chunk = b'x' * ((1 << 20) - 1)\nfor i in range(3072):\n    with open(f'f{i}', 'wb') as f:\n"
         "        f.write(chunk)\nprint('WROTE ALL')"))

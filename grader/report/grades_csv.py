@@ -5,7 +5,6 @@ at a time (`Writer`)."""
 from __future__ import annotations
 
 import csv
-import io
 from typing import TextIO
 
 from dropout_grader.report import neutral
@@ -36,11 +35,7 @@ class Writer:
 
 
 def render(run: RunResult) -> str:
-    buffer = io.StringIO()
-    writer = Writer(buffer, run)
-    for result in neutral.bounded(run).submissions:
-        writer.add(result)
-    return buffer.getvalue()
+    return neutral.render_whole(Writer, run)
 
 
 def _number(value) -> str:

@@ -10,7 +10,6 @@ string is reduced to the characters XML 1.0 allows."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
@@ -60,12 +59,7 @@ class Writer:
 
 
 def render(run: RunResult) -> str:
-    buffer = io.StringIO()
-    writer = Writer(buffer, run)
-    for result in neutral.bounded(run).submissions:
-        writer.add(result)
-    writer.close()
-    return buffer.getvalue()
+    return neutral.render_whole(Writer, run)
 
 
 def _suite(run: RunResult, result: SubmissionResult, seeds: str, totals: dict[str, int]) -> ET.Element:

@@ -20,6 +20,7 @@ becomes a few thousand characters and says how much was cut.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
 from dataclasses import replace
@@ -185,3 +186,15 @@ def bounded(run: RunResult) -> RunResult:
 def bounded_header(run: RunResult) -> RunResult:
     """What `bounded` makes of the run's own fields, without its submissions."""
     return replace(run, submissions=[], rubric_title=clean(run.rubric_title, MESSAGE_CHARS, one_line=True))
+
+
+def render_whole(writer_class, run: RunResult) -> str:
+    """A report as one text, made by its streaming `writer_class(handle, run)` (add each
+    submission, then close) over the run as `bounded` cleans it: what the tests and the
+    single-notebook formats use; write.py streams the same writers to files."""
+    buffer = io.StringIO()
+    writer = writer_class(buffer, run)
+    for result in bounded(run).submissions:
+        writer.add(result)
+    writer.close()
+    return buffer.getvalue()

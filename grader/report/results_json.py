@@ -7,7 +7,6 @@ text is exactly `json.dumps(results_document(run), indent=2, ensure_ascii=False)
 
 from __future__ import annotations
 
-import io
 import json
 from typing import TextIO
 
@@ -66,9 +65,4 @@ class Writer:
 
 
 def render(run: RunResult) -> str:
-    buffer = io.StringIO()
-    writer = Writer(buffer, run)
-    for result in neutral.bounded(run).submissions:
-        writer.add(result)
-    writer.close()
-    return buffer.getvalue()
+    return neutral.render_whole(Writer, run)
